@@ -1,0 +1,161 @@
+package awsapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// JSONService is one service spoken in AWS JSON 1.1: every operation is
+// POST / with the header X-Amz-Target: <TargetPrefix>.<Operation>.
+type JSONService struct {
+	// TargetPrefix is the model's targetPrefix ("Route53AutoNaming_v20170314").
+	TargetPrefix string
+	// ValidationCode is the error code for constraint violations
+	// ("InvalidInput" for Cloud Map).
+	ValidationCode string
+	// Operations maps operation names to methods.
+	Operations map[string]Operation
+}
+
+const contentTypeJSON11 = "application/x-amz-json-1.1"
+
+// serveJSON11 serves one JSON 1.1 request whose target has been split into
+// service and operation.
+func (m *Mux) serveJSON11(w http.ResponseWriter, r *http.Request, c Caller, target string) {
+	prefix, opName, _ := strings.Cut(target, ".")
+	svc := m.json[prefix]
+	var op Operation
+	ok := false
+	if svc != nil {
+		op, ok = svc.Operations[opName]
+	}
+	if !ok {
+		m.writeJSONError(w, c, &Error{Code: "UnknownOperationException", Message: "Unknown operation " + target})
+		return
+	}
+	if r.Method != http.MethodPost {
+		m.writeJSONError(w, c, &Error{Code: "UnknownOperationException", Message: "Operation " + target + " requires POST"})
+		return
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	body, err := readBody(r, m.maxBody, (*buf)[:0])
+	if err != nil {
+		m.writeJSONError(w, c, err)
+		return
+	}
+	*buf = body
+	in, err := op.decodeJSON(body, svc.ValidationCode)
+	if err != nil {
+		m.writeJSONError(w, c, err)
+		return
+	}
+	out, err := op.call(WithCaller(r.Context(), c), in)
+	if err != nil {
+		m.writeJSONError(w, c, err)
+		return
+	}
+	resp, err := encodeJSON(body[:0], out)
+	if err != nil {
+		m.writeJSONError(w, c, fmt.Errorf("awsapi: encode %s output: %w", opName, err))
+		return
+	}
+	*buf = resp
+	h := w.Header()
+	h["Content-Type"] = []string{contentTypeJSON11}
+	h["Content-Length"] = []string{strconv.Itoa(len(resp))}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(resp)
+}
+
+// writeJSONError renders err in the JSON 1.1 error shape:
+// {"__type": code, "Message": text, ...extra members}. Errors that are not
+// *Error are logged with the request ID and shown as a generic 500.
+func (m *Mux) writeJSONError(w http.ResponseWriter, c Caller, err error) {
+	ae := m.toAWSError(c, err)
+	b := append([]byte(`{"__type":`), jsonString(ae.Code)...)
+	b = append(b, `,"Message":`...)
+	b = append(b, jsonString(ae.Message)...)
+	for _, k := range slices.Sorted(maps.Keys(ae.Fields)) {
+		v, _ := json.Marshal(ae.Fields[k])
+		b = append(b, ',')
+		b = append(b, jsonString(k)...)
+		b = append(b, ':')
+		b = append(b, v...)
+	}
+	b = append(b, '}')
+	h := w.Header()
+	h.Set("Content-Type", contentTypeJSON11)
+	h.Set("X-Amzn-ErrorType", ae.Code)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(ae.HTTPStatus())
+	_, _ = w.Write(b)
+}
+
+func jsonString(s string) []byte {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+// toAWSError maps any error to the *Error the client sees. This is the one
+// place internal errors are hidden from clients.
+func (m *Mux) toAWSError(c Caller, err error) *Error {
+	var ae *Error
+	if errors.As(err, &ae) {
+		m.log.Debug("request failed", "request_id", c.RequestID, "code", ae.Code, "message", ae.Message)
+		return ae
+	}
+	m.log.Error("internal error", "request_id", c.RequestID, "err", err)
+	return &Error{Code: "InternalFailure", Status: http.StatusInternalServerError,
+		Message: "The request processing has failed because of an unknown error, exception or failure."}
+}
+
+// serializationError describes a body that is not JSON or does not fit the
+// input shape, without quoting Go internals.
+func serializationError(err error) *Error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		where := te.Field
+		if where == "" {
+			return &Error{Code: "SerializationException", Message: "Expected a JSON object as the request body, found " + te.Value}
+		}
+		return &Error{Code: "SerializationException", Message: fmt.Sprintf("Unexpected %s at '%s'; expected %s", jsonKind(te.Value), where, awsKind(te.Type.Kind().String()))}
+	case errors.As(err, &se):
+		return &Error{Code: "SerializationException", Message: fmt.Sprintf("Malformed JSON at offset %d", se.Offset)}
+	}
+	return &Error{Code: "SerializationException", Message: "Malformed request body"}
+}
+
+func jsonKind(v string) string {
+	switch {
+	case strings.HasPrefix(v, "number"):
+		return "number"
+	case v == "":
+		return "value"
+	}
+	return v
+}
+
+func awsKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "int32", "int64", "int", "float64":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	case "slice":
+		return "a list"
+	case "map", "struct", "ptr":
+		return "a structure or map"
+	}
+	return "another type"
+}

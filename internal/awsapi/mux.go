@@ -1,0 +1,164 @@
+package awsapi
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// DefaultAccount is the account used when a request's access key is not a
+// 12-digit account ID.
+const DefaultAccount = "123456789012"
+
+// DefaultMaxBodyBytes bounds request bodies unless MuxConfig says otherwise.
+const DefaultMaxBodyBytes = 1 << 20
+
+// MuxConfig configures a Mux.
+type MuxConfig struct {
+	// DefaultRegion is used when a request carries no SigV4 credential scope.
+	DefaultRegion string
+	// MaxBodyBytes bounds request bodies (DefaultMaxBodyBytes when 0).
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+}
+
+// Mux is the front door of the AWS API port. It assigns x-amzn-RequestId,
+// reads the caller from the Authorization header, and routes: requests with
+// X-Amz-Target go to the JSON 1.1 service named by the target's prefix; the
+// rest go to the plain routes registered with Handle. It never routes on
+// Host, so requests sent to a "data-" host prefix are served the same way.
+type Mux struct {
+	defaultRegion string
+	maxBody       int64
+	log           *slog.Logger
+	json          map[string]*JSONService
+	routes        *http.ServeMux
+}
+
+// NewMux returns an empty Mux.
+func NewMux(cfg MuxConfig) *Mux {
+	m := &Mux{
+		defaultRegion: cfg.DefaultRegion,
+		maxBody:       cfg.MaxBodyBytes,
+		log:           cfg.Logger,
+		json:          map[string]*JSONService{},
+		routes:        http.NewServeMux(),
+	}
+	if m.defaultRegion == "" {
+		m.defaultRegion = "us-east-1"
+	}
+	if m.maxBody <= 0 {
+		m.maxBody = DefaultMaxBodyBytes
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	return m
+}
+
+// HandleJSON registers a JSON 1.1 service. Call it before serving.
+func (m *Mux) HandleJSON(s *JSONService) { m.json[s.TargetPrefix] = s }
+
+// Handle registers a plain route (Go 1.22 ServeMux pattern) for requests
+// without X-Amz-Target. Call it before serving.
+func (m *Mux) Handle(pattern string, h http.Handler) { m.routes.Handle(pattern, h) }
+
+// ServeHTTP implements http.Handler.
+func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := m.caller(r)
+	w.Header()["X-Amzn-Requestid"] = []string{c.RequestID}
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		m.serveJSON11(w, r, c, target)
+		return
+	}
+	if _, pattern := m.routes.Handler(r); pattern == "" {
+		m.writeJSONError(w, c, &Error{Code: "UnknownOperationException", Status: http.StatusNotFound,
+			Message: "No operation matches " + r.Method + " " + r.URL.Path})
+		return
+	}
+	m.routes.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
+}
+
+// caller reads account and region from the SigV4 credential scope
+// (Authorization: AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request, ...).
+// The account is the access key itself when it is 12 digits, else
+// DefaultAccount. Signatures are not checked here.
+func (m *Mux) caller(r *http.Request) Caller {
+	c := Caller{RequestID: NewRequestID(), Account: DefaultAccount, Region: m.defaultRegion}
+	auth := r.Header.Get("Authorization")
+	_, rest, ok := strings.Cut(auth, "Credential=")
+	if !ok {
+		return c
+	}
+	if i := strings.IndexAny(rest, ", "); i >= 0 {
+		rest = rest[:i]
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 5 {
+		return c
+	}
+	c.AccessKey = parts[0]
+	if isAccountID(parts[0]) {
+		c.Account = parts[0]
+	}
+	if parts[2] != "" {
+		c.Region = parts[2]
+	}
+	return c
+}
+
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) > 4<<20 {
+		return
+	}
+	bufPool.Put(b)
+}
+
+// readBody reads the request body into dst, bounded by limit.
+func readBody(r *http.Request, limit int64, dst []byte) ([]byte, error) {
+	if r.ContentLength > limit {
+		return dst, tooLarge(limit)
+	}
+	lr := io.LimitReader(r.Body, limit+1)
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := lr.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if int64(len(dst)) > limit {
+			return dst, tooLarge(limit)
+		}
+		if errors.Is(err, io.EOF) {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, &Error{Code: "SerializationException", Message: "Could not read the request body"}
+		}
+	}
+}
+
+func tooLarge(limit int64) *Error {
+	return &Error{Code: "RequestEntityTooLargeException", Status: http.StatusRequestEntityTooLarge,
+		Message: "Request body is larger than the limit of " + strconv.FormatInt(limit, 10) + " bytes"}
+}

@@ -1,0 +1,195 @@
+package cloudmap
+
+import (
+	"context"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Discovery is the data plane: it answers from the view under its read
+// lock, without touching the store, and encodes from bytes built when each
+// instance entered the view.
+
+// defaultDiscoverMax is how many instances DiscoverInstances returns when
+// MaxResults is not given.
+const defaultDiscoverMax = 100
+
+// defaultHealthFilter is the HealthStatus used when a request gives none.
+// AWS does not document its default; mapmesh returns healthy instances, the
+// answer a discovery client wants (docs/cloudmap.md).
+const defaultHealthFilter = "HEALTHY"
+
+// discovered is the output of DiscoverInstances. It encodes itself: the
+// instances' summaries were encoded once when they entered the view.
+type discovered struct {
+	hits []hit
+	rev  int64
+}
+
+type hit struct {
+	inst   *instance
+	status string
+}
+
+// AppendJSON implements awsapi.JSONAppender.
+func (d *discovered) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"Instances":[`...)
+	for i, h := range d.hits {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, h.inst.summary...)
+		dst = append(dst, h.status...)
+		dst = append(dst, `"}`...)
+	}
+	dst = append(dst, `],"InstancesRevision":`...)
+	dst = strconv.AppendInt(dst, d.rev, 10)
+	return append(dst, '}')
+}
+
+var scratchPool = sync.Pool{New: func() any { s := make([]hit, 0, 128); return &s }}
+
+// lookupService finds a service by namespace HttpName and service name, as
+// DiscoverInstances does. Called with the view's read lock held.
+func (p *partition) lookupService(nsName, svcName string) (*service, error) {
+	ns := p.nsByHTTPName[nsName]
+	if ns == nil {
+		return nil, namespaceNotFound(nsName)
+	}
+	key := svcName
+	if ns.isDNS() {
+		key = strings.ToLower(svcName)
+	}
+	s := p.svcByName[ns.rec.ID+"/"+key]
+	if s == nil {
+		return nil, serviceNotFound(svcName)
+	}
+	return s, nil
+}
+
+// instancesRevision is the service's InstancesRevision: the store revision
+// of its last register or deregister.
+func (s *service) instancesRevision() int64 {
+	if s.set != nil && s.set.rev > 0 {
+		return s.set.rev
+	}
+	return s.createRev
+}
+
+// DiscoverInstances implements the operation of that name: QueryParameters
+// must all match; OptionalParameters narrow the result only when some
+// instance matches them; the health filter applies only to services with a
+// health check; the result is shuffled and cut to MaxResults.
+func (b *Backend) DiscoverInstances(ctx context.Context, in *DiscoverInstancesInput) (*discovered, error) {
+	c, pk := caller(ctx)
+	if in.OwnerAccount != nil && *in.OwnerAccount != c.Account {
+		return nil, namespaceNotFound(*in.NamespaceName)
+	}
+	max := defaultDiscoverMax
+	if in.MaxResults != nil {
+		max = int(*in.MaxResults)
+	}
+	filter := defaultHealthFilter
+	if in.HealthStatus != nil {
+		filter = *in.HealthStatus
+	}
+	now := ms(b.now())
+	scratch := scratchPool.Get().(*[]hit)
+	defer func() { *scratch = (*scratch)[:0]; scratchPool.Put(scratch) }()
+	out := &discovered{}
+	var err error
+	b.read(ctx, pk, func(p *partition) {
+		var s *service
+		if s, err = p.lookupService(*in.NamespaceName, *in.ServiceName); err != nil {
+			return
+		}
+		out.rev = s.instancesRevision()
+		cand := (*scratch)[:0]
+		for _, inst := range s.set.list {
+			if inst.summary != nil && matchAll(inst.rec.Attributes, in.QueryParameters) {
+				cand = append(cand, hit{inst: inst})
+			}
+		}
+		if len(in.OptionalParameters) > 0 {
+			n := 0
+			for _, h := range cand {
+				if matchAll(h.inst.rec.Attributes, in.OptionalParameters) {
+					cand[n] = h
+					n++
+				}
+			}
+			if n > 0 {
+				cand = cand[:n]
+			}
+		}
+		for i := range cand {
+			cand[i].status = s.set.healthOf(&s.rec, cand[i].inst.rec.ID, now)
+		}
+		if s.rec.healthChecked() {
+			cand = filterHealth(cand, filter)
+		}
+		*scratch = cand
+	})
+	if err != nil {
+		return nil, err
+	}
+	cand := *scratch
+	k := min(max, len(cand))
+	for i := 0; i < k; i++ { // partial Fisher-Yates: a uniform random k-subset in random order
+		j := i + rand.IntN(len(cand)-i)
+		cand[i], cand[j] = cand[j], cand[i]
+	}
+	out.hits = append([]hit(nil), cand[:k]...)
+	return out, nil
+}
+
+func matchAll(attrs, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := attrs[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// filterHealth keeps the candidates the HealthStatus filter selects.
+func filterHealth(cand []hit, filter string) []hit {
+	if filter == "ALL" {
+		return cand
+	}
+	want := healthHealthy
+	if filter == "UNHEALTHY" {
+		want = healthUnhealthy
+	}
+	n := 0
+	for _, h := range cand {
+		if h.status == want {
+			cand[n] = h
+			n++
+		}
+	}
+	if n == 0 && filter == "HEALTHY_OR_ELSE_ALL" {
+		return cand // failing open: none healthy, so all
+	}
+	return cand[:n]
+}
+
+// DiscoverInstancesRevision implements the operation of that name.
+func (b *Backend) DiscoverInstancesRevision(ctx context.Context, in *DiscoverInstancesRevisionInput) (*DiscoverInstancesRevisionOutput, error) {
+	c, pk := caller(ctx)
+	if in.OwnerAccount != nil && *in.OwnerAccount != c.Account {
+		return nil, namespaceNotFound(*in.NamespaceName)
+	}
+	var out *DiscoverInstancesRevisionOutput
+	var err error
+	b.read(ctx, pk, func(p *partition) {
+		var s *service
+		if s, err = p.lookupService(*in.NamespaceName, *in.ServiceName); err == nil {
+			rev := s.instancesRevision()
+			out = &DiscoverInstancesRevisionOutput{InstancesRevision: &rev}
+		}
+	})
+	return out, err
+}

@@ -1,0 +1,276 @@
+package cloudmap
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+)
+
+// instRecord is an instance as stored.
+type instRecord struct {
+	V                int               `json:"v"`
+	ID               string            `json:"id"`
+	CreatorRequestID string            `json:"creatorRequestId,omitempty"`
+	Attributes       map[string]string `json:"attributes"`
+	CreatedByAccount string            `json:"createdByAccount"`
+	CreateDate       int64             `json:"createDate"`
+	UpdateDate       int64             `json:"updateDate"`
+}
+
+// instance is an instance in the view. It is immutable once in the view.
+type instance struct {
+	rec    instRecord
+	modRev int64
+	// summary is the HttpInstanceSummary JSON up to the health status,
+	// built once so discovery only copies bytes:
+	// {"InstanceId":"i","NamespaceName":"n","ServiceName":"s","Attributes":{...},"HealthStatus":"
+	summary []byte
+}
+
+// instanceSet holds a service's instances and their health.
+type instanceSet struct {
+	svc    *service
+	byID   map[string]*instance
+	list   []*instance    // the same instances, for iteration
+	pos    map[string]int // index in list, by ID
+	health map[string]*healthRecord
+	// rev is the ModRevision of the service's svcrev marker: the store
+	// revision of its last register or deregister (InstancesRevision).
+	rev int64
+}
+
+func newInstanceSet() *instanceSet {
+	return &instanceSet{byID: map[string]*instance{}, pos: map[string]int{}, health: map[string]*healthRecord{}}
+}
+
+func (set *instanceSet) put(in *instance) {
+	if set.svc != nil {
+		in.summary = buildSummary(set.svc, &in.rec)
+	}
+	if i, ok := set.pos[in.rec.ID]; ok {
+		set.list[i] = in
+	} else {
+		set.pos[in.rec.ID] = len(set.list)
+		set.list = append(set.list, in)
+	}
+	set.byID[in.rec.ID] = in
+}
+
+func (set *instanceSet) remove(id string) {
+	i, ok := set.pos[id]
+	if !ok {
+		return
+	}
+	last := len(set.list) - 1
+	set.list[i] = set.list[last]
+	set.pos[set.list[i].rec.ID] = i
+	set.list[last] = nil
+	set.list = set.list[:last]
+	delete(set.pos, id)
+	delete(set.byID, id)
+}
+
+// rebuildSummaries re-encodes every instance's summary for service s
+// (replacing the instances, which are immutable).
+func (set *instanceSet) rebuildSummaries(s *service) {
+	for i, old := range set.list {
+		in := &instance{rec: old.rec, modRev: old.modRev, summary: buildSummary(s, &old.rec)}
+		set.list[i] = in
+		set.byID[in.rec.ID] = in
+	}
+}
+
+func buildSummary(s *service, r *instRecord) []byte {
+	if s.ns == nil {
+		return nil
+	}
+	b := make([]byte, 0, 96+len(r.ID)+len(s.ns.rec.HTTPName)+len(s.rec.Name)+32*len(r.Attributes))
+	b = append(b, `{"InstanceId":`...)
+	b = appendJSONString(b, r.ID)
+	b = append(b, `,"NamespaceName":`...)
+	b = appendJSONString(b, s.ns.rec.HTTPName)
+	b = append(b, `,"ServiceName":`...)
+	b = appendJSONString(b, s.rec.Name)
+	b = append(b, `,"Attributes":`...)
+	attrs, _ := json.Marshal(r.Attributes)
+	b = append(b, attrs...)
+	b = append(b, `,"HealthStatus":"`...)
+	return b
+}
+
+func appendJSONString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s)
+	return append(dst, b...)
+}
+
+// RegisterInstance implements the operation of that name. Registering an
+// existing instance ID replaces its attributes.
+func (b *Backend) RegisterInstance(ctx context.Context, in *RegisterInstanceInput) (*RegisterInstanceOutput, error) {
+	c, pk := caller(ctx)
+	req := *in
+	req.CreatorRequestID = nil
+	hash, token := requestHash(&req), deref(in.CreatorRequestID)
+	var opID string
+	err := b.update(ctx, pk, func(p *partition, t *txn) error {
+		s, err := p.service(*in.ServiceID)
+		if err != nil {
+			return err
+		}
+		svcID, instID := s.rec.ID, *in.InstanceID
+		if r, err := p.checkToken("RegisterInstance", svcID, token, hash); r != nil || err != nil {
+			opID = r.resultOrEmpty()
+			return err
+		}
+		ns := p.namespaces[s.rec.NamespaceID]
+		if ns == nil {
+			return serviceNotFound(*in.ServiceID)
+		}
+		if err := checkInstanceAttributes(&s.rec, ns, instID, in.Attributes); err != nil {
+			return err
+		}
+		old := s.set.byID[instID]
+		if old == nil {
+			if err := b.checkInstanceQuotas(p, t, s, ns); err != nil {
+				return err
+			}
+		}
+		now := ms(b.now())
+		rec := &instRecord{V: 1, ID: instID, CreatorRequestID: token, Attributes: maps.Clone(in.Attributes),
+			CreatedByAccount: c.Account, CreateDate: now, UpdateDate: now}
+		var oldRev int64
+		if old != nil {
+			rec.CreateDate, oldRev = old.rec.CreateDate, old.modRev
+		}
+		t.cond(p.key.key(kindService, svcID), s.modRev)
+		k := p.key.key(kindInstance, svcID, instID)
+		t.cond(k, oldRev)
+		t.put(k, rec)
+		if init, ok := in.Attributes[attrInitHealthStatus]; s.rec.CustomHealth && (ok || old == nil) {
+			// A new instance starts HEALTHY unless AWS_INIT_HEALTH_STATUS
+			// says otherwise; a re-registration keeps its status unless it
+			// gives one.
+			if !ok {
+				init = healthHealthy
+			}
+			t.put(p.key.key(kindHealth, svcID, instID), &healthRecord{V: 1, Status: init})
+		}
+		t.touch(p.key.key(kindServiceRev, svcID))
+		opID = p.newOperation(t, now, opRegisterInstance, map[string]string{targetInstance: instID, targetService: svcID},
+			newOpToken("RegisterInstance", svcID, token, hash), statusSuccess, "", "")
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &RegisterInstanceOutput{OperationID: &opID}, nil
+}
+
+// quotaSlack is how close to an instance quota registrations start to be
+// serialized. Far from the limit, concurrent registrations never conflict;
+// within quotaSlack of it, each new instance puts a condition on the
+// markers every registration writes, so that concurrent ones retry against
+// a fresh count and the quota is never exceeded.
+const quotaSlack = 64
+
+// checkInstanceQuotas refuses a new instance of s beyond the per-service or
+// per-namespace quota, and near a quota adds the conditions that keep it
+// exact under concurrency.
+func (b *Backend) checkInstanceQuotas(p *partition, t *txn, s *service, ns *namespace) error {
+	q := b.cfg.Quotas
+	n := s.instanceCount()
+	if n >= q.InstancesPerService {
+		return resourceLimitExceeded("The maximum number of instances per service (%d) has been reached", q.InstancesPerService)
+	}
+	total := 0
+	for _, other := range ns.services {
+		total += other.instanceCount()
+	}
+	if total >= q.InstancesPerNamespace {
+		return resourceLimitExceeded("The maximum number of instances per namespace (%d) has been reached", q.InstancesPerNamespace)
+	}
+	switch {
+	case total+quotaSlack >= q.InstancesPerNamespace:
+		for _, other := range ns.services {
+			t.cond(p.key.key(kindServiceRev, other.rec.ID), other.set.rev)
+		}
+	case n+quotaSlack >= q.InstancesPerService:
+		t.cond(p.key.key(kindServiceRev, s.rec.ID), s.set.rev)
+	}
+	return nil
+}
+
+// DeregisterInstance implements the operation of that name.
+func (b *Backend) DeregisterInstance(ctx context.Context, in *DeregisterInstanceInput) (*DeregisterInstanceOutput, error) {
+	_, pk := caller(ctx)
+	var opID string
+	err := b.update(ctx, pk, func(p *partition, t *txn) error {
+		s, err := p.service(*in.ServiceID)
+		if err != nil {
+			return err
+		}
+		svcID, instID := s.rec.ID, *in.InstanceID
+		old := s.set.byID[instID]
+		if old == nil {
+			return instanceNotFound(svcID, instID)
+		}
+		k := p.key.key(kindInstance, svcID, instID)
+		t.cond(k, old.modRev)
+		t.del(k)
+		t.del(p.key.key(kindHealth, svcID, instID))
+		t.touch(p.key.key(kindServiceRev, svcID))
+		opID = p.newOperation(t, ms(b.now()), opDeregisterInstance, map[string]string{targetInstance: instID, targetService: svcID}, opToken{}, statusSuccess, "", "")
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &DeregisterInstanceOutput{OperationID: &opID}, nil
+}
+
+// GetInstance implements the operation of that name.
+func (b *Backend) GetInstance(ctx context.Context, in *GetInstanceInput) (*GetInstanceOutput, error) {
+	_, pk := caller(ctx)
+	var out *GetInstanceOutput
+	var err error
+	b.read(ctx, pk, func(p *partition) {
+		var s *service
+		if s, err = p.service(*in.ServiceID); err != nil {
+			return
+		}
+		inst := s.set.byID[*in.InstanceID]
+		if inst == nil {
+			err = instanceNotFound(s.rec.ID, *in.InstanceID)
+			return
+		}
+		r := &inst.rec
+		out = &GetInstanceOutput{ResourceOwner: str(p.key.account), Instance: &Instance{ID: str(r.ID),
+			CreatorRequestID: optStr(r.CreatorRequestID), Attributes: maps.Clone(r.Attributes), CreatedByAccount: str(r.CreatedByAccount)}}
+	})
+	return out, err
+}
+
+// ListInstances implements the operation of that name.
+func (b *Backend) ListInstances(ctx context.Context, in *ListInstancesInput) (*ListInstancesOutput, error) {
+	_, pk := caller(ctx)
+	var items []InstanceSummary
+	var err error
+	b.read(ctx, pk, func(p *partition) {
+		var s *service
+		if s, err = p.service(*in.ServiceID); err != nil {
+			return
+		}
+		items = make([]InstanceSummary, 0, len(s.set.list))
+		for _, inst := range s.set.list {
+			r := &inst.rec
+			items = append(items, InstanceSummary{ID: str(r.ID), Attributes: maps.Clone(r.Attributes), CreatedByAccount: str(r.CreatedByAccount)})
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	page, tok, err := paginate(items, func(s InstanceSummary) string { return *s.ID }, in.MaxResults, 100, in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	return &ListInstancesOutput{ResourceOwner: str(pk.account), Instances: nonNil(page), NextToken: tok}, nil
+}

@@ -1,0 +1,80 @@
+package cloudmap
+
+import "strings"
+
+// Store key layout. Everything of one account and region lives under
+// /cloudmap/<account>/<region>/:
+//
+//	ns/<nsID>                    namespace record
+//	nsname/<httpName>            HttpName uniqueness index -> nsID
+//	nsrev/<nsID>                 marker written whenever a service is created or deleted in the namespace
+//	nsrev/_all                   marker written whenever a namespace is created
+//	svc/<svcID>                  service record (with its tags and service attributes)
+//	svcname/<nsID>/<nameKey>     service name uniqueness index -> svcID
+//	svcrev/<svcID>               marker written by every register/deregister: its ModRevision is InstancesRevision
+//	inst/<svcID>/<instanceID>    instance record
+//	health/<svcID>/<instanceID>  health record (custom health or probe result), apart so health never rewrites the instance
+//	op/<createMillis>/<opID>     operation record (time first: new ones append)
+//	idem/<op>/<scope>/<token>    idempotency: CreateService's record (request hash -> service ID), or an
+//	                             empty lock that makes a namespace call's token unique (the
+//	                             operation record holds its hash and result)
+//
+// The markers carry no data. Writers put them without conditions, so
+// concurrent registrations never conflict on them, and deleters put a
+// condition on them, so a delete never races a create it did not see.
+const keyRoot = "/cloudmap/"
+
+const (
+	kindNamespace     = "ns"
+	kindNamespaceName = "nsname"
+	kindNamespaceRev  = "nsrev"
+	kindService       = "svc"
+	kindServiceName   = "svcname"
+	kindServiceRev    = "svcrev"
+	kindInstance      = "inst"
+	kindHealth        = "health"
+	kindOperation     = "op"
+	kindIdempotency   = "idem"
+)
+
+// allNamespaces is the nsrev marker of the whole partition.
+const allNamespaces = "_all"
+
+// partKey names the state of one account and region.
+type partKey struct{ account, region string }
+
+func (p partKey) prefix() string { return keyRoot + p.account + "/" + p.region + "/" }
+
+func (p partKey) key(kind string, parts ...string) string {
+	var b strings.Builder
+	b.WriteString(p.prefix())
+	b.WriteString(kind)
+	for _, s := range parts {
+		b.WriteByte('/')
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+// parseKey splits a store key into its partition, kind and the rest.
+func parseKey(key string) (p partKey, kind string, rest []string, ok bool) {
+	s, found := strings.CutPrefix(key, keyRoot)
+	if !found {
+		return p, "", nil, false
+	}
+	parts := strings.SplitN(s, "/", 4)
+	if len(parts) < 4 {
+		return p, "", nil, false
+	}
+	p = partKey{account: parts[0], region: parts[1]}
+	kind = parts[2]
+	switch kind {
+	case kindInstance, kindHealth, kindServiceName:
+		a, b, ok := strings.Cut(parts[3], "/")
+		if !ok {
+			return p, "", nil, false
+		}
+		return p, kind, []string{a, b}, true
+	}
+	return p, kind, []string{parts[3]}, true
+}

@@ -1,0 +1,166 @@
+// Package server wires mapmesh together and runs it: it opens the store,
+// builds the services on it, serves the API port, and shuts everything down
+// in order. It is the only package that imports everything.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mapmesh/mapmesh/internal/awsapi"
+	"github.com/mapmesh/mapmesh/internal/cloudmap"
+	"github.com/mapmesh/mapmesh/internal/store/boltstore"
+)
+
+// Defaults of the command line.
+const (
+	DefaultAPIAddr = "127.0.0.1:9711"
+	DefaultDataDir = "mapmesh-data"
+	DefaultRegion  = "us-east-1"
+)
+
+// Config is everything Run needs.
+type Config struct {
+	// APIAddr is the host:port of the AWS API (Cloud Map).
+	APIAddr string
+	// DataDir holds the embedded store (mapmesh.db). It is created if missing.
+	DataDir string
+	// Region is used for requests that carry no SigV4 credential scope.
+	Region string
+	// EnableReset serves POST /_mapmesh/reset and POST /moto-api/reset,
+	// which wipe all state. For tests only.
+	EnableReset bool
+	// CustomHealthDelay delays UpdateInstanceCustomHealthStatus (AWS: ~30 s).
+	CustomHealthDelay time.Duration
+	// CommitDelay bounds how long the store waits to group concurrent
+	// writes into one fsync (0: the store's default; negative: never wait).
+	CommitDelay time.Duration
+	// MaxBodyBytes bounds API request bodies.
+	MaxBodyBytes int64
+	// Quotas override AWS's default Cloud Map quotas (zero fields keep them).
+	Quotas cloudmap.Quotas
+	Logger *slog.Logger
+	// DebugAddr, if set, serves Go's profiling endpoints (/debug/pprof/)
+	// on that host:port.
+	DebugAddr string
+	// Ready, if set, is called with the API's listen address once it serves.
+	Ready func(apiAddr net.Addr)
+}
+
+// debugMux serves net/http/pprof.
+func debugMux() *http.ServeMux {
+	m := http.NewServeMux()
+	m.HandleFunc("/debug/pprof/", pprof.Index)
+	m.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	m.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return m
+}
+
+// Run serves until ctx ends, then shuts down in order: stop accepting API
+// requests and finish those in flight, stop the projections, close the
+// store. It returns an error when something cannot start (an unusable data
+// directory, a taken port) or fails while serving.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.APIAddr == "" {
+		cfg.APIAddr = DefaultAPIAddr
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = DefaultDataDir
+	}
+	if cfg.Region == "" {
+		cfg.Region = DefaultRegion
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("server: data dir %s is not usable: %w", cfg.DataDir, err)
+	}
+	dbPath := filepath.Join(cfg.DataDir, "mapmesh.db")
+	st, err := boltstore.Open(dbPath, boltstore.Options{MaxCommitDelay: cfg.CommitDelay})
+	if err != nil {
+		return fmt.Errorf("server: data dir %s is not usable: %w", cfg.DataDir, err)
+	}
+	defer st.Close()
+
+	cm, err := cloudmap.New(ctx, st, cloudmap.Config{CustomHealthDelay: cfg.CustomHealthDelay, Quotas: cfg.Quotas, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer cm.Close()
+
+	mux := awsapi.NewMux(awsapi.MuxConfig{DefaultRegion: cfg.Region, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log})
+	mux.HandleJSON(cm.Service())
+	mux.Handle("GET /_mapmesh/health", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	}))
+	if cfg.EnableReset {
+		reset := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := cm.Reset(r.Context()); err != nil {
+				log.Error("reset failed", "err", err)
+				http.Error(w, "reset failed", http.StatusInternalServerError)
+				return
+			}
+			log.Info("state reset")
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+		})
+		mux.Handle("POST /_mapmesh/reset", reset)
+		mux.Handle("POST /moto-api/reset", reset)
+	}
+
+	if cfg.DebugAddr != "" {
+		dln, err := net.Listen("tcp", cfg.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("server: cannot listen on debug address %s: %w", cfg.DebugAddr, err)
+		}
+		dm := debugMux()
+		dm.HandleFunc("/debug/store", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(st.Stats())
+		})
+		dsrv := &http.Server{Handler: dm, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = dsrv.Serve(dln) }()
+		defer dsrv.Close()
+		log.Info("debug endpoints listening", "debug_addr", dln.Addr().String())
+	}
+
+	ln, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("server: cannot listen on API address %s: %w", cfg.APIAddr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("mapmesh listening", "api_addr", ln.Addr().String(), "data_dir", cfg.DataDir, "region", cfg.Region, "reset_enabled", cfg.EnableReset)
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr())
+	}
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("server: API: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("mapmesh shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("API shutdown", "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,403 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/mapmesh/mapmesh/internal/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Defaults for the zero Options.
+const (
+	DefaultLockTimeout      = time.Second
+	DefaultMaxTxnOps        = 10_000
+	DefaultMaxTxnBytes      = 16 << 20
+	DefaultMaxBatchTxns     = 1_000
+	DefaultMaxBatchBytes    = 64 << 20
+	DefaultHistoryRevisions = 10_000
+	DefaultHistoryBytes     = 64 << 20
+	DefaultMaxCommitDelay   = time.Millisecond
+)
+
+// Options tunes a Store. The zero value gives the defaults above; a field
+// left at zero (or negative) takes its default.
+type Options struct {
+	// LockTimeout is how long Open waits for the file lock held by another
+	// process before it fails.
+	LockTimeout time.Duration
+	// MaxTxnOps and MaxTxnBytes bound one transaction (bytes count keys
+	// and values). Txn rejects a larger one with store.ErrTooLarge.
+	MaxTxnOps   int
+	MaxTxnBytes int
+	// MaxBatchTxns and MaxBatchBytes bound one group commit.
+	MaxBatchTxns  int
+	MaxBatchBytes int
+	// HistoryRevisions and HistoryBytes bound the in-memory event history
+	// that watches replay from and read through. A watch that starts, or
+	// falls, further behind gets store.ErrCompacted.
+	HistoryRevisions int
+	HistoryBytes     int
+	// MaxCommitDelay bounds how long the committer waits for more
+	// transactions when fewer are queued than writers were recently in
+	// flight (group commit; see linger). Zero takes the default; negative
+	// disables the wait.
+	MaxCommitDelay time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = DefaultLockTimeout
+	}
+	if o.MaxCommitDelay == 0 {
+		o.MaxCommitDelay = DefaultMaxCommitDelay
+	}
+	def(&o.MaxTxnOps, DefaultMaxTxnOps)
+	def(&o.MaxTxnBytes, DefaultMaxTxnBytes)
+	def(&o.MaxBatchTxns, DefaultMaxBatchTxns)
+	def(&o.MaxBatchBytes, DefaultMaxBatchBytes)
+	def(&o.HistoryRevisions, DefaultHistoryRevisions)
+	def(&o.HistoryBytes, DefaultHistoryBytes)
+	return o
+}
+
+// On-disk layout; see the package doc.
+var (
+	kvBucket   = []byte("kv")
+	metaBucket = []byte("meta")
+	revKey     = []byte("rev")
+	versionKey = []byte("version")
+)
+
+// formatVersion is the on-disk format written in meta/version.
+const formatVersion = 1
+
+// headerLen is the size of the revisions in front of each stored value.
+const headerLen = 16
+
+var errClosed = fmt.Errorf("boltstore: %w", store.ErrClosed)
+
+// Store is a store.Store in one bbolt file. Its methods are safe for
+// concurrent use.
+type Store struct {
+	db   *bolt.DB
+	opts Options
+	hub  *hub
+
+	// closed is set once by Close; readers check it without taking mu.
+	closed atomic.Bool
+
+	mu      sync.Mutex // guards the fields below
+	closing bool       // no more requests are queued
+	pending []*request // queued for the committer, in arrival order
+
+	kick chan struct{} // capacity 1: wakes the committer
+	done chan struct{} // closed when the committer has exited
+
+	// Owned by the committer goroutine.
+	rev   int64      // last committed revision
+	batch []*request // reused between batches
+
+	// inflight counts the Txn calls queued or being committed.
+	inflight atomic.Int32
+	// Commit delay state, owned by the committer (see linger).
+	peakWriters, windowWriters int
+	windowStart                time.Time
+	lastCommit                 time.Duration
+
+	// Counters for tests and benchmarks.
+	batches                  atomic.Int64 // batches taken by the committer
+	commits                  atomic.Int64 // bbolt transactions committed
+	applied                  atomic.Int64 // store transactions that created a revision
+	commitNanos, lingerNanos atomic.Int64
+}
+
+// Open opens the store in the bbolt file at path, creating the file if it
+// does not exist (its directory must). It fails if the file is not a store,
+// or if another process holds it for longer than opts.LockTimeout. The
+// returned Store owns a committer goroutine until Close.
+func Open(path string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      opts.LockTimeout,
+		FreelistType: bolt.FreelistMapType,
+		// As etcd does: the freelist is rebuilt at open instead of written
+		// on every commit (one page less to write per commit), and the
+		// file is mapped large from the start so that growth rarely remaps
+		// (a remap blocks readers).
+		NoFreelistSync:  true,
+		InitialMmapSize: 1 << 30,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("boltstore: open %s: file is locked by another process (waited %v): %w", path, opts.LockTimeout, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	rev, err := initDB(db)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	s := &Store{
+		db:   db,
+		opts: opts,
+		hub:  newHub(rev, opts.HistoryRevisions, opts.HistoryBytes),
+		kick: make(chan struct{}, 1),
+		done: make(chan struct{}),
+		rev:  rev,
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// initDB creates the buckets of a new file, checks the format of an old one,
+// and returns the current revision.
+func initDB(db *bolt.DB) (int64, error) {
+	var rev int64
+	ready := false
+	err := db.View(func(tx *bolt.Tx) error {
+		meta, kv := tx.Bucket(metaBucket), tx.Bucket(kvBucket)
+		if meta == nil || kv == nil {
+			return nil
+		}
+		var err error
+		rev, err = readMeta(meta)
+		ready = err == nil
+		return err
+	})
+	if err != nil || ready {
+		return rev, err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(kvBucket); err != nil {
+			return err
+		}
+		meta, err := tx.CreateBucketIfNotExists(metaBucket)
+		if err != nil {
+			return err
+		}
+		if meta.Get(versionKey) == nil {
+			if err := meta.Put(versionKey, []byte{formatVersion}); err != nil {
+				return err
+			}
+		}
+		if meta.Get(revKey) == nil {
+			if err := meta.Put(revKey, encodeRev(0)); err != nil {
+				return err
+			}
+		}
+		rev, err = readMeta(meta)
+		return err
+	})
+	return rev, err
+}
+
+func readMeta(meta *bolt.Bucket) (int64, error) {
+	if v := meta.Get(versionKey); len(v) != 1 || v[0] != formatVersion {
+		return 0, fmt.Errorf("unsupported format version %v (want %d)", v, formatVersion)
+	}
+	v := meta.Get(revKey)
+	if len(v) != 8 {
+		return 0, fmt.Errorf("corrupt revision %x", v)
+	}
+	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+// Get returns the key, or an error wrapping store.ErrNotFound.
+func (s *Store) Get(ctx context.Context, key string) (store.KV, error) {
+	if err := s.readable(ctx); err != nil {
+		return store.KV{}, err
+	}
+	var kv store.KV
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(kvBucket).Get([]byte(key))
+		if v == nil {
+			return nil
+		}
+		found = true
+		var err error
+		kv, err = decodeKV(key, v)
+		return err
+	})
+	if err != nil {
+		return store.KV{}, readErr("get", err)
+	}
+	if !found {
+		return store.KV{}, fmt.Errorf("boltstore: get %q: %w", key, store.ErrNotFound)
+	}
+	return kv, nil
+}
+
+// List returns the keys starting with prefix in key order, and the revision
+// of the snapshot it read.
+func (s *Store) List(ctx context.Context, prefix string) ([]store.KV, int64, error) {
+	if err := s.readable(ctx); err != nil {
+		return nil, 0, err
+	}
+	var (
+		kvs []store.KV
+		rev int64
+	)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		if rev, err = readRev(tx); err != nil {
+			return err
+		}
+		p := []byte(prefix)
+		c := tx.Bucket(kvBucket).Cursor()
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			kv, err := decodeKV(string(k), v)
+			if err != nil {
+				return err
+			}
+			kvs = append(kvs, kv)
+			if len(kvs)%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, readErr("list", err)
+	}
+	return kvs, rev, nil
+}
+
+// Rev returns the current store revision.
+func (s *Store) Rev(ctx context.Context) (int64, error) {
+	if err := s.readable(ctx); err != nil {
+		return 0, err
+	}
+	var rev int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		rev, err = readRev(tx)
+		return err
+	})
+	if err != nil {
+		return 0, readErr("rev", err)
+	}
+	return rev, nil
+}
+
+// Watch delivers the changes under prefix from fromRev on; see
+// store.Store.Watch and the package doc. Each watch owns a goroutine that
+// ends when ctx ends, or once its last event (ErrCompacted or ErrClosed) has
+// been received.
+func (s *Store) Watch(ctx context.Context, prefix string, fromRev int64) <-chan []store.Event {
+	return s.hub.watch(ctx, prefix, fromRev)
+}
+
+// Close answers the transactions already queued (committing them), stops the
+// committer, ends every watch with store.ErrClosed and closes the file.
+// Calls after the first return an error wrapping store.ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return errClosed
+	}
+	s.closing = true
+	s.closed.Store(true)
+	s.mu.Unlock()
+	s.wake()
+	<-s.done
+	s.hub.close()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("boltstore: close: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) readable(ctx context.Context) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	return ctx.Err()
+}
+
+// readErr wraps an error from a read transaction.
+func readErr(op string, err error) error {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return errClosed
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("boltstore: %s: %w", op, err)
+}
+
+func readRev(tx *bolt.Tx) (int64, error) {
+	v := tx.Bucket(metaBucket).Get(revKey)
+	if len(v) != 8 {
+		return 0, fmt.Errorf("corrupt revision %x", v)
+	}
+	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+func encodeRev(rev int64) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(rev))
+}
+
+// encodeValue lays out a stored value: createRev, modRev, then the bytes.
+func encodeValue(createRev, modRev int64, value []byte) []byte {
+	buf := make([]byte, headerLen+len(value))
+	binary.BigEndian.PutUint64(buf[0:8], uint64(createRev))
+	binary.BigEndian.PutUint64(buf[8:16], uint64(modRev))
+	copy(buf[headerLen:], value)
+	return buf
+}
+
+func createRevOf(v []byte) int64 { return int64(binary.BigEndian.Uint64(v[0:8])) }
+func modRevOf(v []byte) int64    { return int64(binary.BigEndian.Uint64(v[8:16])) }
+
+// decodeKV decodes a stored value into a KV that owns its bytes: v belongs
+// to bbolt and is valid only inside its transaction.
+func decodeKV(key string, v []byte) (store.KV, error) {
+	if len(v) < headerLen {
+		return store.KV{}, fmt.Errorf("corrupt value for key %q (%d bytes)", key, len(v))
+	}
+	return store.KV{
+		Key:            key,
+		Value:          bytes.Clone(v[headerLen:]),
+		CreateRevision: createRevOf(v),
+		ModRevision:    modRevOf(v),
+	}, nil
+}
+
+// Stats are counters of the committer since Open.
+type Stats struct {
+	// Commits is the number of bbolt transactions committed (one fsync each).
+	Commits int64
+	// Txns is the number of store transactions that created a revision.
+	Txns int64
+	// CommitTime is the time spent in bbolt commits (writes and fsyncs);
+	// LingerTime the time the committer waited to fill batches.
+	CommitTime, LingerTime time.Duration
+}
+
+// Stats returns the committer's counters; Txns/Commits is the group commit's
+// average batch.
+func (s *Store) Stats() Stats {
+	return Stats{Commits: s.commits.Load(), Txns: s.applied.Load(),
+		CommitTime: time.Duration(s.commitNanos.Load()), LingerTime: time.Duration(s.lingerNanos.Load())}
+}

@@ -1,0 +1,153 @@
+// Package store defines the revisioned key-value contract that holds all of
+// mapmesh's state, and the sentinel errors its backends return.
+//
+// Every change is a transaction that bumps one store-wide revision. Keys keep
+// the revision that created them and the revision that last modified them, so
+// callers can read, decide and commit with compare-and-swap conditions, the way
+// etcd's Txn works. Watchers receive committed changes in revision order, one
+// batch per transaction. Domain packages (cloudmap, appmesh) see only this
+// interface; boltstore (embedded) and etcdstore (cluster) implement it, and
+// storetest holds the conformance suite every backend must pass.
+package store
+
+import (
+	"context"
+	"errors"
+)
+
+// Sentinel errors. Backends wrap them with %w; callers test with errors.Is.
+var (
+	// ErrNotFound is returned by Get when the key does not exist.
+	ErrNotFound = errors.New("store: key not found")
+	// ErrConflict is returned by Txn when one of its conditions does not hold.
+	// Nothing of the transaction is applied.
+	ErrConflict = errors.New("store: condition failed")
+	// ErrCompacted is carried by a watch Event when the requested start
+	// revision is older than the history the backend keeps, or when the
+	// watcher fell too far behind. The watcher must List again and re-watch.
+	ErrCompacted = errors.New("store: revision compacted")
+	// ErrClosed is returned by every method after Close.
+	ErrClosed = errors.New("store: closed")
+	// ErrTooLarge is returned by Txn when a transaction exceeds the backend's
+	// limits (number of operations or bytes). Nothing of it is applied.
+	ErrTooLarge = errors.New("store: transaction too large")
+)
+
+// KV is one key with its value and revisions.
+type KV struct {
+	Key   string
+	Value []byte
+	// CreateRevision is the revision of the transaction that created the key.
+	CreateRevision int64
+	// ModRevision is the revision of the transaction that last wrote the key.
+	ModRevision int64
+}
+
+// Cond is a compare-and-swap condition on one key: the transaction applies
+// only if the key's current ModRevision equals ModRevision. ModRevision 0
+// means "the key must not exist".
+type Cond struct {
+	Key         string
+	ModRevision int64
+}
+
+// OpType says what an Op does.
+type OpType uint8
+
+const (
+	// OpPut writes Value at Key.
+	OpPut OpType = iota + 1
+	// OpDelete removes Key; deleting a missing key is not an error and
+	// produces no event.
+	OpDelete
+	// OpDeletePrefix removes every key that starts with Key.
+	OpDeletePrefix
+)
+
+// Op is one write in a transaction. Ops apply in order; a later op on the
+// same key sees the earlier one. Keys must not be empty.
+type Op struct {
+	Type  OpType
+	Key   string
+	Value []byte
+}
+
+// Put returns an OpPut.
+func Put(key string, value []byte) Op { return Op{Type: OpPut, Key: key, Value: value} }
+
+// Delete returns an OpDelete.
+func Delete(key string) Op { return Op{Type: OpDelete, Key: key} }
+
+// DeletePrefix returns an OpDeletePrefix.
+func DeletePrefix(prefix string) Op { return Op{Type: OpDeletePrefix, Key: prefix} }
+
+// EventType says what happened to a key.
+type EventType uint8
+
+const (
+	// EventPut means the key was created or overwritten.
+	EventPut EventType = iota + 1
+	// EventDelete means the key was removed.
+	EventDelete
+)
+
+// Event is one committed change to one key.
+//
+// A transaction yields at most one event per key, describing the key's net
+// change: Prev is the value before the transaction and KV the key after it.
+// A key that a transaction both creates and removes yields no event. The
+// order of the events within one transaction is unspecified.
+type Event struct {
+	Type EventType
+	// Rev is the revision of the transaction that made the change.
+	Rev int64
+	// KV is the key after the change. For a delete, KV.Value is nil,
+	// KV.CreateRevision is 0 and KV.ModRevision is Rev.
+	KV KV
+	// Prev is the value before the change, nil if the key did not exist.
+	Prev []byte
+	// Err, when set, ends the watch: the channel is closed after this event.
+	// It wraps ErrCompacted (start revision too old, or watcher too slow) or
+	// ErrClosed.
+	Err error
+}
+
+// Store is the revisioned key-value contract.
+//
+// All methods are safe for concurrent use. A Txn returns only once the
+// transaction is durable (for boltstore: fsynced to disk; for etcd: committed
+// by a quorum). Watch events for a transaction are delivered after Txn has
+// made it durable, to every watcher whose prefix matches, in revision order.
+// Values returned by Get and List belong to the caller; the slices and values
+// delivered by Watch may be shared between watchers and must not be modified.
+type Store interface {
+	// Get returns the key, or an error wrapping ErrNotFound.
+	Get(ctx context.Context, key string) (KV, error)
+	// List returns every key starting with prefix, in key order, and the
+	// store revision the read was taken at.
+	List(ctx context.Context, prefix string) ([]KV, int64, error)
+	// Txn applies ops atomically if every cond holds, and returns the new
+	// store revision. If a condition fails it returns the current revision
+	// and an error wrapping ErrConflict, and applies nothing. A transaction
+	// with no ops applies nothing and returns the current revision. More
+	// generally, a transaction that changes nothing (no ops, or only deletes
+	// of missing keys) creates no revision and returns the current one; its
+	// conds are still checked. Every transaction that changes something
+	// bumps the store revision by exactly one, whatever its number of ops.
+	// If ctx is already done, Txn returns an error wrapping ctx.Err() and
+	// applies nothing.
+	Txn(ctx context.Context, conds []Cond, ops []Op) (int64, error)
+	// Watch delivers the changes under prefix with revision >= fromRev, one
+	// slice per transaction, in revision order. Transactions with no change
+	// under prefix deliver nothing. fromRev 0 means "from the next
+	// transaction": every transaction that starts after Watch returns is
+	// delivered. To follow a prefix without gap or duplicate, List it and
+	// Watch from the List revision + 1. The channel closes when ctx ends or
+	// the store closes; an Event with Err set (alone in its slice) comes
+	// before a close caused by anything but ctx.
+	Watch(ctx context.Context, prefix string, fromRev int64) <-chan []Event
+	// Rev returns the current store revision.
+	Rev(ctx context.Context) (int64, error)
+	// Close releases the store. Pending watches end with ErrClosed.
+	Close() error
+}

@@ -1,0 +1,110 @@
+// Package test holds repository hygiene checks; the black-box suites live
+// in its subdirectories.
+package test
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+type pkg struct {
+	ImportPath   string
+	Name         string
+	Dir          string
+	Doc          string
+	GoFiles      []string
+	TestGoFiles  []string
+	XTestGoFiles []string
+	Imports      []string
+}
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", "github.com/mapmesh/mapmesh/...")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(out)
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return pkgs
+}
+
+// TestPackageDocs: every package with non-test code has exactly one package
+// doc comment.
+func TestPackageDocs(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if len(p.GoFiles) == 0 {
+			continue
+		}
+		if strings.TrimSpace(p.Doc) == "" {
+			t.Errorf("package %s has no package doc", p.ImportPath)
+		}
+		n := 0
+		for _, f := range p.GoFiles {
+			src, err := exec.Command("go", "list", "-f", "{{.Doc}}", filepath.Join(p.Dir, f)).Output()
+			if err == nil && strings.TrimSpace(string(src)) != "" {
+				n++
+			}
+		}
+		if n > 1 {
+			t.Errorf("package %s has %d files with a package doc; want 1", p.ImportPath, n)
+		}
+	}
+}
+
+// TestFileNames: no hyphens in Go file names (Go style).
+func TestFileNames(t *testing.T) {
+	for _, p := range listPackages(t) {
+		for _, files := range [][]string{p.GoFiles, p.TestGoFiles, p.XTestGoFiles} {
+			for _, f := range files {
+				if strings.Contains(f, "-") {
+					t.Errorf("%s: hyphen in file name %s", p.ImportPath, f)
+				}
+			}
+		}
+	}
+}
+
+// TestLayering keeps the protocol at the edge: domain packages reach the wire
+// only through awsapi, and the store only through the store contract.
+func TestLayering(t *testing.T) {
+	forbidden := map[string][]string{
+		"github.com/mapmesh/mapmesh/internal/cloudmap": {"net/http", "go.etcd.io/bbolt", "go.etcd.io/etcd", "github.com/miekg/dns",
+			"github.com/envoyproxy/go-control-plane", "github.com/mapmesh/mapmesh/internal/store/boltstore", "github.com/mapmesh/mapmesh/internal/server"},
+		"github.com/mapmesh/mapmesh/internal/awsapi": {"github.com/mapmesh/mapmesh/internal/cloudmap", "github.com/mapmesh/mapmesh/internal/store"},
+		"github.com/mapmesh/mapmesh/internal/store":  {"github.com/mapmesh/mapmesh/internal/"},
+	}
+	for _, p := range listPackages(t) {
+		bad, ok := forbidden[p.ImportPath]
+		if !ok {
+			continue
+		}
+		for _, imp := range p.Imports {
+			for _, b := range bad {
+				if imp == b || strings.HasPrefix(imp, strings.TrimSuffix(b, "/")+"/") || (strings.HasSuffix(b, "/") && strings.HasPrefix(imp, b)) {
+					t.Errorf("%s imports %s; it must not", p.ImportPath, imp)
+				}
+			}
+		}
+	}
+}
