@@ -45,10 +45,21 @@ type Config struct {
 	CustomHealthDelay time.Duration
 	// Quotas are the limits; zero fields take DefaultQuotas' values.
 	Quotas Quotas
+	// OperationRetention is how long operations (and the idempotency
+	// tokens they answer) are kept; DefaultOperationRetention when 0.
+	OperationRetention time.Duration
+	// SweepInterval is how often expired operations are deleted (one
+	// minute when 0).
+	SweepInterval time.Duration
 	// Now is the clock (time.Now when nil).
 	Now    func() time.Time
 	Logger *slog.Logger
 }
+
+// DefaultOperationRetention is how long operations are kept by default.
+// AWS does not document its retention; a week covers every client that
+// polls an operation after making it.
+const DefaultOperationRetention = 7 * 24 * time.Hour
 
 // Backend implements the Cloud Map operations on a store.Store. It keeps an
 // in-memory view of its keys, fed by the store's watch, for every read.
@@ -59,7 +70,8 @@ type Backend struct {
 	log    *slog.Logger
 	view   *view
 	cancel context.CancelFunc
-	done   chan struct{}
+	done   chan struct{} // closed when follow returns
+	swept  chan struct{} // closed when sweepLoop returns
 
 	// committed is the highest revision a write of this Backend committed.
 	// Every read and every decision waits until the view reflects it, so
@@ -86,7 +98,13 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Backend, error) {
 			*f.v = f.def
 		}
 	}
-	b := &Backend{store: st, cfg: cfg, now: cfg.Now, log: cfg.Logger, view: newView(), done: make(chan struct{})}
+	if cfg.OperationRetention <= 0 {
+		cfg.OperationRetention = DefaultOperationRetention
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = time.Minute
+	}
+	b := &Backend{store: st, cfg: cfg, now: cfg.Now, log: cfg.Logger, view: newView(), done: make(chan struct{}), swept: make(chan struct{})}
 	if b.now == nil {
 		b.now = time.Now
 	}
@@ -101,6 +119,7 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Backend, error) {
 	wctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	go b.follow(wctx, rev)
+	go b.sweepLoop(wctx)
 	return b, nil
 }
 
@@ -156,10 +175,11 @@ func (b *Backend) follow(ctx context.Context, rev int64) {
 	}
 }
 
-// Close stops following the store. It does not close the store.
+// Close stops following the store and sweeping. It does not close the store.
 func (b *Backend) Close() error {
 	b.cancel()
 	<-b.done
+	<-b.swept
 	return nil
 }
 

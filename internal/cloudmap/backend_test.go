@@ -321,3 +321,55 @@ func TestResetWipesEverything(t *testing.T) {
 	}
 	e.httpService("wipe", "api", false) // the names are free again
 }
+
+func TestSweepExpiresOperations(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	e := newEnv(t, Config{Now: clock, OperationRetention: time.Hour, SweepInterval: time.Hour})
+	svcIn := func(token string) *CreateServiceInput {
+		var nsID string
+		for _, n := range must(e.b.ListNamespaces(e.ctx, &ListNamespacesInput{})).Namespaces {
+			nsID = *n.ID
+		}
+		return &CreateServiceInput{Name: str("api"), NamespaceID: &nsID, CreatorRequestID: &token}
+	}
+	nsOp := must(e.b.CreateHttpNamespace(e.ctx, &CreateHttpNamespaceInput{Name: str("sweep"), CreatorRequestID: str("ns-token")}))
+	svc := must(e.b.CreateService(e.ctx, svcIn("svc-token")))
+	reg := must(e.b.RegisterInstance(e.ctx, &RegisterInstanceInput{ServiceID: svc.Service.ID, InstanceID: str("a"),
+		CreatorRequestID: str("reg-token"), Attributes: map[string]string{}}))
+	advance(30 * time.Minute)
+	late := must(e.b.DeregisterInstance(e.ctx, &DeregisterInstanceInput{ServiceID: svc.Service.ID, InstanceID: str("a")}))
+
+	if n := must(e.b.Sweep(e.ctx)); n != 0 {
+		t.Fatalf("Sweep() inside the retention deleted %d keys; want 0", n)
+	}
+	advance(45 * time.Minute) // the first three are 75 minutes old, the last 45
+	if n := must(e.b.Sweep(e.ctx)); n == 0 {
+		t.Fatal("Sweep() after the retention deleted nothing")
+	}
+	for _, id := range []string{*nsOp.OperationID, *reg.OperationID} {
+		if _, err := e.b.GetOperation(e.ctx, &GetOperationInput{OperationID: &id}); code(err) != "OperationNotFound" {
+			t.Errorf("GetOperation(%s) after expiry: %v; want OperationNotFound", id, err)
+		}
+	}
+	if _, err := e.b.GetOperation(e.ctx, &GetOperationInput{OperationID: late.OperationID}); err != nil {
+		t.Errorf("GetOperation(recent) = %v; want it kept", err)
+	}
+	// Expired tokens are forgotten: reusing one is a new request.
+	again := must(e.b.CreateHttpNamespace(e.ctx, &CreateHttpNamespaceInput{Name: str("sweep2"), CreatorRequestID: str("ns-token")}))
+	if *again.OperationID == *nsOp.OperationID {
+		t.Error("an expired CreatorRequestId still replays the old operation")
+	}
+	e.restart() // and nothing of it comes back from disk
+	if _, err := e.b.GetOperation(e.ctx, &GetOperationInput{OperationID: reg.OperationID}); code(err) != "OperationNotFound" {
+		t.Errorf("after restart GetOperation(expired) = %v; want OperationNotFound", err)
+	}
+	_, pk := caller(e.ctx)
+	e.b.read(e.ctx, pk, func(p *partition) {
+		if r := p.idem[idemKey("CreateService", "", "svc-token")]; r != nil {
+			t.Errorf("CreateService token record survived expiry: %+v", r)
+		}
+	})
+}

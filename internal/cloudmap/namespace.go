@@ -140,7 +140,7 @@ func (b *Backend) CreatePublicDnsNamespace(ctx context.Context, in *CreatePublic
 }
 
 func (b *Backend) createNamespace(ctx context.Context, req nsCreate) (string, error) {
-	c, pk := caller(ctx)
+	_, pk := caller(ctx)
 	var opID string
 	err := b.update(ctx, pk, func(p *partition, t *txn) error {
 		if r, err := p.checkToken(req.op, "", req.token, req.hash); r != nil || err != nil {
@@ -210,7 +210,6 @@ func (b *Backend) createNamespace(ctx context.Context, req nsCreate) (string, er
 		p.lockToken(t, tok)
 		return nil
 	})
-	_ = c
 	return opID, err
 }
 
@@ -441,16 +440,12 @@ func (b *Backend) UpdateHttpNamespace(ctx context.Context, in *UpdateHttpNamespa
 func (b *Backend) UpdatePrivateDnsNamespace(ctx context.Context, in *UpdatePrivateDnsNamespaceInput) (*UpdatePrivateDnsNamespaceOutput, error) {
 	req := *in
 	req.UpdaterRequestID = nil
-	n := in.Namespace
+	var soa *SOAChange
+	if p := in.Namespace.Properties; p != nil {
+		soa = p.DNSProperties.SOA
+	}
 	id, err := b.updateNamespace(ctx, "UpdatePrivateDnsNamespace", *in.ID, nsDNSPrivate, deref(in.UpdaterRequestID), requestHash(&req),
-		func(r *nsRecord) {
-			if n.Description != nil {
-				r.Description = *n.Description
-			}
-			if n.Properties != nil {
-				r.SOATTL = n.Properties.DNSProperties.SOA.TTL
-			}
-		})
+		dnsNamespaceChange(in.Namespace.Description, soa))
 	if err != nil {
 		return nil, err
 	}
@@ -461,18 +456,27 @@ func (b *Backend) UpdatePrivateDnsNamespace(ctx context.Context, in *UpdatePriva
 func (b *Backend) UpdatePublicDnsNamespace(ctx context.Context, in *UpdatePublicDnsNamespaceInput) (*UpdatePublicDnsNamespaceOutput, error) {
 	req := *in
 	req.UpdaterRequestID = nil
-	n := in.Namespace
+	var soa *SOAChange
+	if p := in.Namespace.Properties; p != nil {
+		soa = p.DNSProperties.SOA
+	}
 	id, err := b.updateNamespace(ctx, "UpdatePublicDnsNamespace", *in.ID, nsDNSPublic, deref(in.UpdaterRequestID), requestHash(&req),
-		func(r *nsRecord) {
-			if n.Description != nil {
-				r.Description = *n.Description
-			}
-			if n.Properties != nil {
-				r.SOATTL = n.Properties.DNSProperties.SOA.TTL
-			}
-		})
+		dnsNamespaceChange(in.Namespace.Description, soa))
 	if err != nil {
 		return nil, err
 	}
 	return &UpdatePublicDnsNamespaceOutput{OperationID: &id}, nil
+}
+
+// dnsNamespaceChange applies the change of an Update*DnsNamespace call: a
+// description or an SOA TTL given replaces the old one.
+func dnsNamespaceChange(desc *string, soa *SOAChange) func(r *nsRecord) {
+	return func(r *nsRecord) {
+		if desc != nil {
+			r.Description = *desc
+		}
+		if soa != nil {
+			r.SOATTL = soa.TTL
+		}
+	}
 }

@@ -75,6 +75,9 @@ type idemRecord struct {
 	// Result is the operation ID of an asynchronous call, or the service ID
 	// of CreateService.
 	Result string `json:"result"`
+	// At is when the request was made (epoch milliseconds); the record
+	// expires with the operations (Config.OperationRetention).
+	At int64 `json:"at,omitempty"`
 }
 
 // requestHash identifies a request for idempotency checks: the SHA-256 of

@@ -224,7 +224,7 @@ func (b *Backend) CreateService(ctx context.Context, in *CreateServiceInput) (*C
 		t.touch(p.key.key(kindNamespaceRev, ns.rec.ID))
 		t.touch(p.key.key(kindServiceRev, id))
 		if token != "" {
-			t.put(p.key.key(kindIdempotency, idemKey("CreateService", "", token)), &idemRecord{V: 1, Hash: hash, Result: id})
+			t.put(p.key.key(kindIdempotency, idemKey("CreateService", "", token)), &idemRecord{V: 1, Hash: hash, Result: id, At: rec.CreateDate})
 		}
 		out, createdID = nil, id
 		return nil
@@ -467,28 +467,41 @@ func (b *Backend) DeleteService(ctx context.Context, in *DeleteServiceInput) (*D
 	return &DeleteServiceOutput{}, nil
 }
 
-// UpdateServiceAttributes implements the operation of that name: the given
-// attributes are added or replaced.
-func (b *Backend) UpdateServiceAttributes(ctx context.Context, in *UpdateServiceAttributesInput) (*UpdateServiceAttributesOutput, error) {
+// changeService commits change to the record of service idOrARN with a
+// CAS on it. change edits a copy (maps and slices cloned) and reports
+// whether anything changed; nothing is written when not.
+func (b *Backend) changeService(ctx context.Context, idOrARN string, change func(rec *svcRecord) (bool, error)) error {
 	_, pk := caller(ctx)
-	err := b.update(ctx, pk, func(p *partition, t *txn) error {
-		s, err := p.service(*in.ServiceID)
+	return b.update(ctx, pk, func(p *partition, t *txn) error {
+		s, err := p.service(idOrARN)
 		if err != nil {
 			return err
 		}
 		rec := s.rec
+		rec.Tags = append([]tagRecord(nil), s.rec.Tags...)
 		rec.Attributes = maps.Clone(s.rec.Attributes)
-		if rec.Attributes == nil {
-			rec.Attributes = map[string]string{}
-		}
-		maps.Copy(rec.Attributes, in.Attributes)
-		if len(rec.Attributes) > b.cfg.Quotas.ServiceAttributes {
-			return serviceAttributesLimitExceeded(b.cfg.Quotas.ServiceAttributes)
+		if changed, err := change(&rec); err != nil || !changed {
+			return err
 		}
 		k := p.key.key(kindService, rec.ID)
 		t.cond(k, s.modRev)
 		t.put(k, &rec)
 		return nil
+	})
+}
+
+// UpdateServiceAttributes implements the operation of that name: the given
+// attributes are added or replaced.
+func (b *Backend) UpdateServiceAttributes(ctx context.Context, in *UpdateServiceAttributesInput) (*UpdateServiceAttributesOutput, error) {
+	err := b.changeService(ctx, *in.ServiceID, func(rec *svcRecord) (bool, error) {
+		if rec.Attributes == nil {
+			rec.Attributes = map[string]string{}
+		}
+		maps.Copy(rec.Attributes, in.Attributes)
+		if len(rec.Attributes) > b.cfg.Quotas.ServiceAttributes {
+			return false, serviceAttributesLimitExceeded(b.cfg.Quotas.ServiceAttributes)
+		}
+		return true, nil
 	})
 	if err != nil {
 		return nil, err
@@ -518,25 +531,12 @@ func (b *Backend) GetServiceAttributes(ctx context.Context, in *GetServiceAttrib
 // DeleteServiceAttributes implements the operation of that name. Keys that
 // are not present are ignored.
 func (b *Backend) DeleteServiceAttributes(ctx context.Context, in *DeleteServiceAttributesInput) (*DeleteServiceAttributesOutput, error) {
-	_, pk := caller(ctx)
-	err := b.update(ctx, pk, func(p *partition, t *txn) error {
-		s, err := p.service(*in.ServiceID)
-		if err != nil {
-			return err
-		}
-		rec := s.rec
-		rec.Attributes = maps.Clone(s.rec.Attributes)
+	err := b.changeService(ctx, *in.ServiceID, func(rec *svcRecord) (bool, error) {
 		n := len(rec.Attributes)
 		for _, k := range in.Attributes {
 			delete(rec.Attributes, k)
 		}
-		if len(rec.Attributes) == n {
-			return nil
-		}
-		k := p.key.key(kindService, rec.ID)
-		t.cond(k, s.modRev)
-		t.put(k, &rec)
-		return nil
+		return len(rec.Attributes) != n, nil
 	})
 	if err != nil {
 		return nil, err

@@ -366,7 +366,7 @@ func (v *view) applyLocked(ev store.Event, log *slog.Logger) {
 		}
 		p.ops[id] = op
 		if op.rec.Idem != "" {
-			p.idem[op.rec.Idem] = &idemRecord{V: 1, Hash: op.rec.Hash, Result: id}
+			p.idem[op.rec.Idem] = &idemRecord{V: 1, Hash: op.rec.Hash, Result: id, At: op.rec.CreateDate}
 		}
 	case kindIdempotency:
 		if del {

@@ -31,6 +31,7 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&c.EnableReset, "enable-reset", false, "serve POST /_mapmesh/reset and POST /moto-api/reset, which wipe all state (tests only)")
 	fs.DurationVar(&c.CustomHealthDelay, "custom-health-delay", 0, "delay before UpdateInstanceCustomHealthStatus takes effect (AWS: about 30s)")
+	fs.DurationVar(&c.OperationRetention, "operation-retention", cloudmap.DefaultOperationRetention, "how long Cloud Map operations (and the request tokens they answer) are kept")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "host:port for Go's profiling endpoints (/debug/pprof/); empty disables")
 	fs.DurationVar(&c.CommitDelay, "commit-delay", 0, "longest wait to group concurrent writes into one fsync (0: default 1ms; negative: never wait)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest API request body accepted")

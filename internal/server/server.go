@@ -41,6 +41,8 @@ type Config struct {
 	EnableReset bool
 	// CustomHealthDelay delays UpdateInstanceCustomHealthStatus (AWS: ~30 s).
 	CustomHealthDelay time.Duration
+	// OperationRetention is how long Cloud Map operations are kept.
+	OperationRetention time.Duration
 	// CommitDelay bounds how long the store waits to group concurrent
 	// writes into one fsync (0: the store's default; negative: never wait).
 	CommitDelay time.Duration
@@ -95,7 +97,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer st.Close()
 
-	cm, err := cloudmap.New(ctx, st, cloudmap.Config{CustomHealthDelay: cfg.CustomHealthDelay, Quotas: cfg.Quotas, Logger: log})
+	cm, err := cloudmap.New(ctx, st, cloudmap.Config{CustomHealthDelay: cfg.CustomHealthDelay, Quotas: cfg.Quotas,
+		OperationRetention: cfg.OperationRetention, Logger: log})
 	if err != nil {
 		return err
 	}

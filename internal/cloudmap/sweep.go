@@ -1,0 +1,75 @@
+package cloudmap
+
+import (
+	"context"
+	"time"
+
+	"github.com/mapmesh/mapmesh/internal/store"
+)
+
+// Operations and the idempotency records that answer retried requests are
+// kept for Config.OperationRetention, then deleted by a sweep, so that a
+// server with steady registrations does not grow without bound.
+
+// maxSweepKeys bounds one sweep transaction.
+const maxSweepKeys = 500
+
+// sweepLoop sweeps every SweepInterval until ctx ends.
+func (b *Backend) sweepLoop(ctx context.Context) {
+	defer close(b.swept)
+	t := time.NewTicker(b.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := b.Sweep(ctx); err != nil && ctx.Err() == nil {
+			b.log.Warn("cloudmap: sweeping expired operations failed", "err", err)
+		} else if n > 0 {
+			b.log.Debug("cloudmap: swept expired operations", "keys", n)
+		}
+	}
+}
+
+// Sweep deletes the operations and idempotency records older than the
+// retention, in transactions of at most maxSweepKeys keys, and returns how
+// many keys it deleted.
+func (b *Backend) Sweep(ctx context.Context) (int, error) {
+	cutoff := ms(b.now().Add(-b.cfg.OperationRetention))
+	var keys []string
+	b.view.mu.RLock()
+	for _, p := range b.view.parts {
+		for id, op := range p.ops {
+			if op.rec.UpdateDate < cutoff {
+				keys = append(keys, p.key.key(kindOperation, opKeyTail(op.rec.CreateDate, id)))
+				if op.rec.Idem != "" {
+					keys = append(keys, p.key.key(kindIdempotency, op.rec.Idem)) // a namespace call's lock, if any
+				}
+			}
+		}
+		for k, r := range p.idem {
+			if r.At < cutoff && p.ops[r.Result] == nil {
+				keys = append(keys, p.key.key(kindIdempotency, k))
+			}
+		}
+	}
+	b.view.mu.RUnlock()
+	done := 0
+	for len(keys) > 0 {
+		n := min(len(keys), maxSweepKeys)
+		ops := make([]store.Op, n)
+		for i, k := range keys[:n] {
+			ops[i] = store.Delete(k)
+		}
+		rev, err := b.store.Txn(ctx, nil, ops)
+		if err != nil {
+			return done, err
+		}
+		b.noteCommitted(rev)
+		done += n
+		keys = keys[n:]
+	}
+	return done, nil
+}
