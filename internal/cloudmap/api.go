@@ -5,9 +5,9 @@ import "github.com/mapmesh/mapmesh/internal/awsapi"
 // TargetPrefix is the X-Amz-Target prefix of the Cloud Map API.
 const TargetPrefix = "Route53AutoNaming_v20170314"
 
-// Service returns the Cloud Map API as an AWS JSON 1.1 service: the
+// API returns the Cloud Map API as an AWS JSON 1.1 service: the
 // operation table, from wire name to method.
-func (b *Backend) Service() *awsapi.JSONService {
+func (b *Backend) API() *awsapi.JSONService {
 	return &awsapi.JSONService{
 		TargetPrefix:   TargetPrefix,
 		ValidationCode: "InvalidInput",

@@ -183,15 +183,6 @@ func (b *Backend) Close() error {
 	return nil
 }
 
-// OnChange registers f to be called after every change the view applies,
-// with the view's lock held; f must be quick and must not call back into
-// the Backend.
-func (b *Backend) OnChange(f func(rev int64)) {
-	b.view.mu.Lock()
-	b.view.listeners = append(b.view.listeners, f)
-	b.view.mu.Unlock()
-}
-
 // caller returns the account and region a request acts in.
 func caller(ctx context.Context) (awsapi.Caller, partKey) {
 	c, ok := awsapi.CallerFrom(ctx)

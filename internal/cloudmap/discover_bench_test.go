@@ -29,7 +29,7 @@ func BenchmarkDiscoverInstances(b *testing.B) {
 					"stage": "prod", "az": fmt.Sprintf("az%d", i%3), "version": "v1"})
 			}
 			mux := awsapi.NewMux(awsapi.MuxConfig{})
-			mux.HandleJSON(e.b.Service())
+			mux.HandleJSON(e.b.API())
 			body := []byte(fmt.Sprintf(`{"NamespaceName":"bench","ServiceName":"api","MaxResults":%d,"HealthStatus":"ALL"}`, n))
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
@@ -54,7 +54,7 @@ func BenchmarkRegisterInstance(b *testing.B) {
 	e := newEnv(b, Config{Quotas: Quotas{InstancesPerNamespace: 1 << 30, InstancesPerService: 1 << 30}})
 	_, svcID := e.httpService("bench", "api", false)
 	mux := awsapi.NewMux(awsapi.MuxConfig{})
-	mux.HandleJSON(e.b.Service())
+	mux.HandleJSON(e.b.API())
 	var n atomic.Int64
 	b.ReportAllocs()
 	b.SetParallelism(4) // 8 callers on 2 CPUs

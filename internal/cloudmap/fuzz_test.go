@@ -43,7 +43,7 @@ func FuzzOperations(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { b.Close() })
-	svc := b.Service()
+	svc := b.API()
 	mux := awsapi.NewMux(awsapi.MuxConfig{})
 	mux.HandleJSON(svc)
 	var ops []string

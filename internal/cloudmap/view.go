@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -30,9 +31,9 @@ type view struct {
 	parts map[partKey]*partition
 	// changed is closed and replaced each time rev moves.
 	changed chan struct{}
-	// listeners are called, with mu held for writing, after each applied
-	// batch (DNS and other projections hook in here).
-	listeners []func(rev int64)
+	// subscribers are called after each applied batch, without mu (see
+	// Backend.Subscribe).
+	subscribers []func(rev int64, changes []Change)
 	// written holds the records this process is about to commit, so that
 	// applying their events needs no JSON decoding (see recordCache).
 	written recordCache
@@ -157,12 +158,16 @@ func (v *view) load(kvs []store.KV, rev int64, log *slog.Logger) {
 		return oi < oj
 	})
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	v.parts = map[partKey]*partition{}
 	for _, kv := range kvs {
 		v.applyLocked(store.Event{Type: store.EventPut, Rev: kv.ModRevision, KV: kv}, log)
 	}
 	v.publishLocked(rev)
+	subs := v.subscribers
+	v.mu.Unlock()
+	for _, fn := range subs {
+		fn(rev, []Change{{}})
+	}
 }
 
 // apply folds one transaction's events into the view.
@@ -171,19 +176,26 @@ func (v *view) apply(evs []store.Event, log *slog.Logger) {
 		return
 	}
 	v.mu.Lock()
-	defer v.mu.Unlock()
+	var changes []Change
 	for _, ev := range evs {
-		v.applyLocked(ev, log)
+		if c := v.applyLocked(ev, log); c != (Change{}) && !slices.Contains(changes, c) {
+			changes = append(changes, c)
+		}
 	}
-	v.publishLocked(evs[len(evs)-1].Rev)
+	rev := evs[len(evs)-1].Rev
+	v.publishLocked(rev)
+	subs := v.subscribers
+	v.mu.Unlock()
+	if len(changes) > 0 {
+		for _, fn := range subs {
+			fn(rev, changes)
+		}
+	}
 }
 
 func (v *view) publishLocked(rev int64) {
 	if rev > v.rev {
 		v.rev = rev
-	}
-	for _, l := range v.listeners {
-		l(v.rev)
 	}
 	close(v.changed)
 	v.changed = make(chan struct{})
@@ -206,11 +218,35 @@ func (v *view) waitRev(ctx context.Context, rev int64) error {
 	}
 }
 
-func (v *view) applyLocked(ev store.Event, log *slog.Logger) {
+// applyLocked folds one event into the view and returns what it changed
+// for subscribers (the zero Change for keys they do not care about).
+func (v *view) applyLocked(ev store.Event, log *slog.Logger) Change {
 	pk, kind, rest, ok := parseKey(ev.KV.Key)
 	if !ok {
-		return
+		return Change{}
 	}
+	c := Change{Account: pk.account, Region: pk.region}
+	switch kind {
+	case kindNamespace:
+		c.NamespaceID = rest[0]
+	case kindService, kindInstance, kindHealth:
+		c.ServiceID = rest[0]
+		if p := v.parts[pk]; p != nil && p.services[rest[0]] != nil {
+			c.NamespaceID = p.services[rest[0]].rec.NamespaceID // known before a deletion
+		}
+	default:
+		c = Change{}
+	}
+	v.applyEventLocked(ev, pk, kind, rest, log)
+	if c.ServiceID != "" && c.NamespaceID == "" {
+		if s := v.parts[pk].services[c.ServiceID]; s != nil {
+			c.NamespaceID = s.rec.NamespaceID // a new service
+		}
+	}
+	return c
+}
+
+func (v *view) applyEventLocked(ev store.Event, pk partKey, kind string, rest []string, log *slog.Logger) {
 	p := v.mustPartLocked(pk)
 	del := ev.Type == store.EventDelete
 	decode := func(dst any) bool {

@@ -105,7 +105,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cm.Close()
 
 	mux := awsapi.NewMux(awsapi.MuxConfig{DefaultRegion: cfg.Region, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log})
-	mux.HandleJSON(cm.Service())
+	mux.HandleJSON(cm.API())
 	mux.Handle("GET /_mapmesh/health", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))

@@ -1,0 +1,232 @@
+package cloudmap
+
+import (
+	"context"
+	"fmt"
+)
+
+// The read model other projections use: the DNS server, the health
+// checker and the xDS control plane learn what changed through Subscribe and
+// read what they need with Namespaces, Services and Service, all from the
+// in-memory view as it is (no store access, and no wait for writes in
+// flight: a projection learns of them through Subscribe). They write only through the Backend
+// (SetHealth), so every write takes the one path to the store.
+
+// Change names what one applied transaction touched in one account and
+// region. A namespace change has ServiceID empty; a change to a service, its
+// instances or their health has ServiceID set (and NamespaceID when the
+// service is known).
+type Change struct {
+	Account, Region string
+	NamespaceID     string
+	ServiceID       string
+}
+
+// Subscribe registers fn to be called after every batch of changes the view
+// applies, with the store revision the view now reflects. fn runs on the
+// view's goroutine with no lock held; it must be quick (record what changed
+// and return) and may call the read methods below. A Change with every
+// field empty means anything may have changed (the view was reloaded):
+// read everything again. Subscribe first, then read: no change is missed.
+func (b *Backend) Subscribe(fn func(rev int64, changes []Change)) {
+	b.view.mu.Lock()
+	b.view.subscribers = append(b.view.subscribers, fn)
+	b.view.mu.Unlock()
+}
+
+// NamespaceInfo is a namespace as projections see it.
+type NamespaceInfo struct {
+	Account, Region string
+	ID, Name        string
+	// Type is HTTP, DNS_PRIVATE or DNS_PUBLIC.
+	Type         string
+	HTTPName     string
+	HostedZoneID string
+	VPC          string
+	// SOATTL is the negative-caching TTL of a DNS namespace.
+	SOATTL     int64
+	CreateDate int64 // epoch milliseconds
+	// Revision is the store revision of the namespace's last change.
+	Revision int64
+}
+
+// ServiceInfo is a service as projections see it.
+type ServiceInfo struct {
+	Account, Region string
+	ID, NamespaceID string
+	Name            string
+	// Type is HTTP or DNS_HTTP.
+	Type          string
+	RoutingPolicy string
+	DNSRecords    []DNSRecordInfo
+	HealthCheck   *HealthCheckInfo
+	CustomHealth  bool
+	// InstancesRevision rises with every registration and deregistration.
+	InstancesRevision int64
+}
+
+// DNSRecordInfo is one record type of a service's DnsConfig.
+type DNSRecordInfo struct {
+	Type string // A, AAAA, SRV or CNAME
+	TTL  int64
+}
+
+// HealthCheckInfo is a service's HealthCheckConfig.
+type HealthCheckInfo struct {
+	Type         string // HTTP, HTTPS or TCP
+	ResourcePath string
+	// FailureThreshold is 0 when the service did not set one.
+	FailureThreshold int
+}
+
+// InstanceInfo is an instance as projections see it.
+type InstanceInfo struct {
+	ID string
+	// Attributes must not be modified: they are shared with the view.
+	Attributes map[string]string
+	// Revision is the store revision of the instance's last registration.
+	Revision int64
+	health   *healthRecord
+	checked  bool
+}
+
+// HealthAt returns the instance's health status at nowMs (epoch
+// milliseconds): UNKNOWN for a service without health check, else HEALTHY
+// or UNHEALTHY, with a delayed custom status taken into account.
+func (in *InstanceInfo) HealthAt(nowMs int64) string {
+	switch {
+	case !in.checked:
+		return healthUnknown
+	case in.health == nil:
+		return healthHealthy
+	}
+	return in.health.effective(nowMs)
+}
+
+// HealthChangesAt returns when (epoch milliseconds) a pending custom status
+// takes effect, or 0 when none is pending.
+func (in *InstanceInfo) HealthChangesAt() int64 {
+	if in.health == nil || in.health.Pending == "" {
+		return 0
+	}
+	return in.health.PendingAt
+}
+
+// Namespaces calls fn for every namespace of every account and region.
+func (b *Backend) Namespaces(fn func(NamespaceInfo)) {
+	b.view.mu.RLock()
+	defer b.view.mu.RUnlock()
+	for _, p := range b.view.parts {
+		for _, ns := range p.namespaces {
+			fn(p.namespaceInfo(ns))
+		}
+	}
+}
+
+// Namespace returns one namespace.
+func (b *Backend) Namespace(account, region, id string) (NamespaceInfo, bool) {
+	b.view.mu.RLock()
+	defer b.view.mu.RUnlock()
+	p := b.view.parts[partKey{account, region}]
+	if p == nil || p.namespaces[id] == nil {
+		return NamespaceInfo{}, false
+	}
+	return p.namespaceInfo(p.namespaces[id]), true
+}
+
+// Services returns the services of a namespace (without instances).
+func (b *Backend) Services(account, region, nsID string) []ServiceInfo {
+	b.view.mu.RLock()
+	defer b.view.mu.RUnlock()
+	p := b.view.parts[partKey{account, region}]
+	if p == nil || p.namespaces[nsID] == nil {
+		return nil
+	}
+	var out []ServiceInfo
+	for _, s := range p.namespaces[nsID].services {
+		out = append(out, p.serviceInfo(s))
+	}
+	return out
+}
+
+// Service returns one service and its instances.
+func (b *Backend) Service(account, region, id string) (ServiceInfo, []InstanceInfo, bool) {
+	b.view.mu.RLock()
+	defer b.view.mu.RUnlock()
+	p := b.view.parts[partKey{account, region}]
+	if p == nil || p.services[id] == nil {
+		return ServiceInfo{}, nil, false
+	}
+	s := p.services[id]
+	insts := make([]InstanceInfo, 0, len(s.set.list))
+	checked := s.rec.healthChecked()
+	for _, in := range s.set.list {
+		insts = append(insts, InstanceInfo{ID: in.rec.ID, Attributes: in.rec.Attributes, Revision: in.modRev,
+			health: s.set.health[in.rec.ID], checked: checked})
+	}
+	return p.serviceInfo(s), insts, true
+}
+
+func (p *partition) namespaceInfo(ns *namespace) NamespaceInfo {
+	r := &ns.rec
+	info := NamespaceInfo{Account: p.key.account, Region: p.key.region, ID: r.ID, Name: r.Name, Type: r.Type,
+		HTTPName: r.HTTPName, HostedZoneID: r.HostedZoneID, VPC: r.VPC, CreateDate: r.CreateDate, Revision: ns.modRev}
+	if r.SOATTL != nil {
+		info.SOATTL = *r.SOATTL
+	}
+	return info
+}
+
+func (p *partition) serviceInfo(s *service) ServiceInfo {
+	r := &s.rec
+	info := ServiceInfo{Account: p.key.account, Region: p.key.region, ID: r.ID, NamespaceID: r.NamespaceID, Name: r.Name,
+		Type: r.Type, RoutingPolicy: r.RoutingPolicy, CustomHealth: r.CustomHealth, InstancesRevision: s.instancesRevision()}
+	for _, d := range r.DNSRecords {
+		info.DNSRecords = append(info.DNSRecords, DNSRecordInfo{Type: d.Type, TTL: d.TTL})
+	}
+	if hc := r.HealthCheck; hc != nil {
+		info.HealthCheck = &HealthCheckInfo{Type: hc.Type, ResourcePath: hc.ResourcePath}
+		if hc.FailureThreshold != nil {
+			info.HealthCheck.FailureThreshold = int(*hc.FailureThreshold)
+		}
+	}
+	return info
+}
+
+// SetHealth records the result of a health check (HealthCheckConfig) for an
+// instance: status is HEALTHY or UNHEALTHY. It writes only when the status
+// changes, never moves InstancesRevision, and fails with InstanceNotFound
+// when the instance is gone (a check racing a deregistration) or
+// InvalidInput when the service has no HealthCheckConfig.
+func (b *Backend) SetHealth(ctx context.Context, account, region, svcID, instID, status string) error {
+	if status != healthHealthy && status != healthUnhealthy {
+		return fmt.Errorf("cloudmap: SetHealth: bad status %q", status)
+	}
+	pk := partKey{account, region}
+	return b.update(ctx, pk, func(p *partition, t *txn) error {
+		s := p.services[svcID]
+		if s == nil {
+			return serviceNotFound(svcID)
+		}
+		if s.rec.HealthCheck == nil {
+			return invalidInput("service %s has no HealthCheckConfig", svcID)
+		}
+		inst := s.set.byID[instID]
+		if inst == nil {
+			return instanceNotFound(svcID, instID)
+		}
+		old := s.set.health[instID]
+		if old != nil && old.Status == status && old.Pending == "" {
+			return nil
+		}
+		var rev int64
+		if old != nil {
+			rev = old.modRev
+		}
+		t.cond(p.key.key(kindInstance, svcID, instID), inst.modRev)
+		k := p.key.key(kindHealth, svcID, instID)
+		t.cond(k, rev)
+		t.put(k, &healthRecord{V: 1, Status: status})
+		return nil
+	})
+}
