@@ -51,6 +51,10 @@ type Config struct {
 	// SweepInterval is how often expired operations are deleted (one
 	// minute when 0).
 	SweepInterval time.Duration
+	// HealthChecksAllNamespaces lets services in private DNS namespaces
+	// have HealthCheckConfig too (AWS allows it only in public DNS and HTTP
+	// namespaces). Off by default.
+	HealthChecksAllNamespaces bool
 	// Now is the clock (time.Now when nil).
 	Now    func() time.Time
 	Logger *slog.Logger

@@ -122,11 +122,11 @@ func checkDNSRecords(recs []DNSRecord, routing string, hc *HealthCheckConfig) ([
 }
 
 // checkHealthCheckConfig applies the HealthCheckConfig rules.
-func checkHealthCheckConfig(hc *HealthCheckConfig, ns *namespace) (*healthCheckRecord, error) {
+func (b *Backend) checkHealthCheckConfig(hc *HealthCheckConfig, ns *namespace) (*healthCheckRecord, error) {
 	if hc == nil {
 		return nil, nil
 	}
-	if ns.rec.Type == nsDNSPrivate {
+	if ns.rec.Type == nsDNSPrivate && !b.cfg.HealthChecksAllNamespaces {
 		return nil, invalidInput("HealthCheckConfig is supported only for services in public DNS and HTTP namespaces; use HealthCheckCustomConfig")
 	}
 	r := &healthCheckRecord{Type: *hc.Type, ResourcePath: deref(hc.ResourcePath), FailureThreshold: hc.FailureThreshold}
@@ -187,7 +187,7 @@ func (b *Backend) CreateService(ctx context.Context, in *CreateServiceInput) (*C
 		if in.HealthCheckConfig != nil && in.HealthCheckCustomConfig != nil {
 			return invalidInput("You can specify either HealthCheckConfig or HealthCheckCustomConfig, not both")
 		}
-		if rec.HealthCheck, err = checkHealthCheckConfig(in.HealthCheckConfig, ns); err != nil {
+		if rec.HealthCheck, err = b.checkHealthCheckConfig(in.HealthCheckConfig, ns); err != nil {
 			return err
 		}
 		rec.CustomHealth = in.HealthCheckCustomConfig != nil
@@ -402,7 +402,7 @@ func (b *Backend) UpdateService(ctx context.Context, in *UpdateServiceInput) (*U
 		if ch.HealthCheckConfig != nil && rec.HealthCheck != nil && *ch.HealthCheckConfig.Type != rec.HealthCheck.Type {
 			return invalidInput("You can't change the Type of a health check (%s) after the service is created", rec.HealthCheck.Type)
 		}
-		if rec.HealthCheck, err = checkHealthCheckConfig(ch.HealthCheckConfig, ns); err != nil {
+		if rec.HealthCheck, err = b.checkHealthCheckConfig(ch.HealthCheckConfig, ns); err != nil {
 			return err
 		}
 		if ch.DNSConfig != nil {
