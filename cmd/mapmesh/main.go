@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/mapmesh/mapmesh/internal/server"
@@ -26,6 +27,11 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "mapmesh:", err)
 		os.Exit(2)
+	}
+	if os.Getenv("GOGC") == "" {
+		// The live heap is small (the views); collecting less often halves
+		// the GC's share of a busy server's CPU. GOGC in the environment wins.
+		debug.SetGCPercent(400)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

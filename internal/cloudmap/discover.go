@@ -146,6 +146,9 @@ func (b *Backend) DiscoverInstances(ctx context.Context, in *DiscoverInstancesIn
 }
 
 func matchAll(attrs, want map[string]string) bool {
+	if len(want) == 0 {
+		return true
+	}
 	for k, v := range want {
 		if got, ok := attrs[k]; !ok || got != v {
 			return false
