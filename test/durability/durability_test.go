@@ -1,6 +1,7 @@
-// Package durability kills a real mapmesh process with SIGKILL in the middle
-// of a write load and checks, after a restart on the same data directory,
-// that every acknowledged write is there and nothing is half-applied.
+// Package durability runs the real mapmesh binary as a process: it kills it
+// with SIGKILL in the middle of a write load and checks, after a restart on
+// the same data directory, that every acknowledged write is there and
+// nothing is half-applied; and it checks how the process starts and stops.
 package durability
 
 import (
