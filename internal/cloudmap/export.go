@@ -182,7 +182,7 @@ func (p *partition) serviceInfo(s *service) ServiceInfo {
 	info := ServiceInfo{Account: p.key.account, Region: p.key.region, ID: r.ID, NamespaceID: r.NamespaceID, Name: r.Name,
 		Type: r.Type, RoutingPolicy: r.RoutingPolicy, CustomHealth: r.CustomHealth, InstancesRevision: s.instancesRevision()}
 	for _, d := range r.DNSRecords {
-		info.DNSRecords = append(info.DNSRecords, DNSRecordInfo{Type: d.Type, TTL: d.TTL})
+		info.DNSRecords = append(info.DNSRecords, DNSRecordInfo(d))
 	}
 	if hc := r.HealthCheck; hc != nil {
 		info.HealthCheck = &HealthCheckInfo{Type: hc.Type, ResourcePath: hc.ResourcePath}
