@@ -91,7 +91,10 @@ func TestLayering(t *testing.T) {
 	forbidden := map[string][]string{
 		"github.com/mapmesh/mapmesh/internal/cloudmap": {"net/http", "go.etcd.io/bbolt", "go.etcd.io/etcd", "github.com/miekg/dns",
 			"github.com/envoyproxy/go-control-plane", "github.com/mapmesh/mapmesh/internal/store/boltstore", "github.com/mapmesh/mapmesh/internal/server"},
-		"github.com/mapmesh/mapmesh/internal/awsapi": {"github.com/mapmesh/mapmesh/internal/cloudmap", "github.com/mapmesh/mapmesh/internal/store"},
+		"github.com/mapmesh/mapmesh/internal/appmesh": {"net/http", "go.etcd.io/bbolt", "go.etcd.io/etcd", "github.com/miekg/dns",
+			"github.com/envoyproxy/go-control-plane", "github.com/mapmesh/mapmesh/internal/store/boltstore", "github.com/mapmesh/mapmesh/internal/server",
+			"github.com/mapmesh/mapmesh/internal/cloudmap"},
+		"github.com/mapmesh/mapmesh/internal/awsapi": {"github.com/mapmesh/mapmesh/internal/cloudmap", "github.com/mapmesh/mapmesh/internal/appmesh", "github.com/mapmesh/mapmesh/internal/store"},
 		"github.com/mapmesh/mapmesh/internal/store":  {"github.com/mapmesh/mapmesh/internal/"},
 	}
 	for _, p := range listPackages(t) {

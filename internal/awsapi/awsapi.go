@@ -1,6 +1,6 @@
 // Package awsapi implements the AWS wire protocols mapmesh speaks (AWS JSON 1.1
-// now, rest-json for App Mesh later) and nothing about any one service, the way
-// net/http knows nothing about the handlers it serves.
+// for Cloud Map, rest-json for App Mesh) and nothing about any one service, the
+// way net/http knows nothing about the handlers it serves.
 //
 // A service hands the Mux a table of Operations, each a typed method
 // func(ctx, *Input) (*Output, error). The Mux assigns the request ID, reads the

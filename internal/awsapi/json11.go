@@ -103,6 +103,9 @@ func jsonString(s string) []byte {
 	return b
 }
 
+// internalFailure is the code of errors that are not *Error.
+const internalFailure = "InternalFailure"
+
 // toAWSError maps any error to the *Error the client sees. This is the one
 // place internal errors are hidden from clients.
 func (m *Mux) toAWSError(c Caller, err error) *Error {
@@ -112,7 +115,7 @@ func (m *Mux) toAWSError(c Caller, err error) *Error {
 		return ae
 	}
 	m.log.Error("internal error", "request_id", c.RequestID, "err", err)
-	return &Error{Code: "InternalFailure", Status: http.StatusInternalServerError,
+	return &Error{Code: internalFailure, Status: http.StatusInternalServerError,
 		Message: "The request processing has failed because of an unknown error, exception or failure."}
 }
 

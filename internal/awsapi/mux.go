@@ -29,7 +29,8 @@ type MuxConfig struct {
 // Mux is the front door of the AWS API port. It assigns x-amzn-RequestId,
 // reads the caller from the Authorization header, and routes: requests with
 // X-Amz-Target go to the JSON 1.1 service named by the target's prefix; the
-// rest go to the plain routes registered with Handle. It never routes on
+// rest go to the rest-json routes registered with HandleREST and the plain
+// routes registered with Handle. It never routes on
 // Host, so requests sent to a "data-" host prefix are served the same way.
 type Mux struct {
 	defaultRegion string

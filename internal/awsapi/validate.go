@@ -58,6 +58,24 @@ func (v *Validation) Null(path string) {
 	v.msgs = append(v.msgs, "Value null at '"+path+"' failed to satisfy constraint: Member must not be null")
 }
 
+// Union records a union (tagged) structure at path that does not have
+// exactly one member set; set says, per member, whether it is.
+func (v *Validation) Union(path string, set ...bool) {
+	n := 0
+	for _, ok := range set {
+		if ok {
+			n++
+		}
+	}
+	if n != 1 {
+		where := path
+		if where == "" {
+			where = "request"
+		}
+		v.msgs = append(v.msgs, "Value at '"+where+"' failed to satisfy constraint: Union must have exactly one member set, found "+strconv.Itoa(n))
+	}
+}
+
 // Member returns the path of member name inside path: the model name with
 // its first letter lowered, joined with '.', as Coral writes it.
 func Member(path, name string) string {

@@ -68,6 +68,7 @@ type shape struct {
 		Code           string `json:"code"`
 	} `json:"error"`
 	Payload string `json:"payload"`
+	Union   bool   `json:"union"`
 
 	order []string // member names in model order
 }
@@ -76,7 +77,8 @@ func main() {
 	modelPath := flag.String("model", "", "botocore service-2.json")
 	pkg := flag.String("package", "", "Go package name")
 	out := flag.String("out", "zz_shapes.go", "output file")
-	suffix := flag.String("suffix", "", "suffix for the generated input/output type names (for services with two API versions)")
+	suffix := flag.String("suffix", "", "suffix for every generated identifier (types, rules, tables), for a second API version of a service in the same package")
+	rename := flag.String("rename", "", "comma-separated Shape=GoName pairs, for shapes whose name the package already uses")
 	flag.Parse()
 	if *modelPath == "" || *pkg == "" {
 		log.Fatal("awsgen: -model and -package are required")
@@ -93,6 +95,11 @@ func main() {
 		log.Fatal(err)
 	}
 	g := &gen{m: &m, pkg: *pkg, suffix: *suffix, names: map[string]string{}}
+	for _, kv := range strings.Split(*rename, ",") {
+		if shape, name, ok := strings.Cut(kv, "="); ok {
+			g.names[shape] = name + *suffix
+		}
+	}
 	src, err := g.run(*modelPath)
 	if err != nil {
 		log.Fatal(err)
@@ -213,6 +220,11 @@ func (g *gen) run(modelPath string) ([]byte, error) {
 		}
 	}
 	g.p("}\n")
+	if g.m.Metadata["protocol"] == "rest-json" {
+		if err := g.routeTable(ops); err != nil {
+			return nil, err
+		}
+	}
 
 	src, err := format.Source(g.buf.Bytes())
 	if err != nil {
@@ -261,6 +273,9 @@ var wordRe = regexp.MustCompile(`[A-Z][a-z0-9]*|[a-z0-9]+`)
 func goIdent(name string) string {
 	var b strings.Builder
 	for _, w := range wordRe.FindAllString(name, -1) {
+		if w[0] >= 'a' && w[0] <= 'z' {
+			w = strings.ToUpper(w[:1]) + w[1:] // camelCase member names (rest-json models)
+		}
 		if r, ok := initialisms[w]; ok {
 			w = r
 		}
@@ -277,8 +292,34 @@ func (g *gen) goName(shapeName string) string {
 	if n, ok := g.names[shapeName]; ok {
 		return n
 	}
-	return goIdent(shapeName)
+	return goIdent(shapeName) + g.suffix
 }
+
+// routeTable writes the rest-json route of every operation: method, path
+// pattern (the model's requestUri as a Go ServeMux pattern: "{key+}"
+// becomes "{key...}") and success status.
+func (g *gen) routeTable(ops []string) error {
+	g.p("\n// restRoutes%s is the rest-json route of every operation.\nvar restRoutes%s = []awsapi.RESTRoute{\n", g.suffix, g.suffix)
+	for _, op := range ops {
+		h := g.m.Operations[op].HTTP
+		method, _ := h["method"].(string)
+		uri, _ := h["requestUri"].(string)
+		if method == "" || uri == "" {
+			return fmt.Errorf("awsgen: operation %s has no http method or requestUri", op)
+		}
+		uri, _, _ = strings.Cut(uri, "?")
+		uri = greedyLabelRe.ReplaceAllString(uri, "{$1...}")
+		code := 200
+		if c, ok := h["responseCode"].(float64); ok {
+			code = int(c)
+		}
+		g.p("{Op: %q, Method: %q, Path: %q, Code: %d},\n", op, method, uri, code)
+	}
+	g.p("}\n")
+	return nil
+}
+
+var greedyLabelRe = regexp.MustCompile(`\{([A-Za-z0-9_]+)\+\}`)
 
 // goType is the type of a member (pointer for scalars and structures).
 func (g *gen) goType(shapeName string, member bool) (string, error) {
@@ -332,6 +373,11 @@ func (g *gen) structType(name string) error {
 			tag = r.LocationName
 		}
 		opts := ",omitzero"
+		if s.Payload == mn && r.Location == "" {
+			// The member is the whole HTTP body (rest-json).
+			g.p("%s %s `json:\"%s%s\" payload:\"true\"`\n", goIdent(mn), t, tag, opts)
+			continue
+		}
 		if r.Location != "" {
 			// Bound to the URI, query string or a header, not the body.
 			g.p("%s %s `json:\"-\" location:\"%s\" locationName:\"%s\"`\n", goIdent(mn), t, r.Location, r.LocationName)
@@ -348,7 +394,7 @@ func (g *gen) structType(name string) error {
 // constraints.
 func (g *gen) rule(shapeName string) (string, error) {
 	s := g.m.Shapes[shapeName]
-	v := "rule" + goIdent(shapeName)
+	v := "rule" + goIdent(shapeName) + g.suffix
 	for _, r := range g.rules {
 		if strings.HasPrefix(r, v+" ") {
 			return v, nil
@@ -451,6 +497,14 @@ func (g *gen) validateFunc(name string) error {
 		required[r] = true
 	}
 	g.p("// Validate checks the model's constraints.\nfunc (s *%s) Validate(v *awsapi.Validation, path string) {\n", g.goName(name))
+	if s.Union {
+		// A union (tagged) structure must have exactly one member set.
+		var set []string
+		for _, mn := range s.order {
+			set = append(set, fmt.Sprintf("s.%s != nil", goIdent(mn)))
+		}
+		g.p("v.Union(path, %s)\n", strings.Join(set, ", "))
+	}
 	for _, mn := range s.order {
 		r := s.Members[mn]
 		ms := g.m.Shapes[r.Shape]

@@ -121,7 +121,7 @@ func byInfo(blocks []*block, info string) []*block {
 	return out
 }
 
-var awsCommand = regexp.MustCompile(`\baws servicediscovery\b`)
+var awsCommand = regexp.MustCompile(`\baws (servicediscovery|appmesh)\b`)
 
 // TestWalkthroughBlocks checks the README's marked blocks without running
 // them: there is a walkthrough, and every AWS CLI command in it names the
@@ -139,7 +139,7 @@ func TestWalkthroughBlocks(t *testing.T) {
 		cmds := len(awsCommand.FindAllString(b.body, -1))
 		eps := strings.Count(b.body, `--endpoint-url "$ENDPOINT"`)
 		if cmds != eps {
-			t.Errorf("README.md:%d: %d aws servicediscovery commands but %d --endpoint-url \"$ENDPOINT\"; want one each", b.line, cmds, eps)
+			t.Errorf("README.md:%d: %d aws servicediscovery or appmesh commands but %d --endpoint-url \"$ENDPOINT\"; want one each", b.line, cmds, eps)
 		}
 	}
 }

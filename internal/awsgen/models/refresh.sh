@@ -16,7 +16,7 @@ def strip(x):
     if isinstance(x, list):
         return [strip(v) for v in x]
     return x
-for service, version in [("servicediscovery", "2017-03-14")]:
+for service, version in [("servicediscovery", "2017-03-14"), ("appmesh", "2018-10-01"), ("appmesh", "2019-01-25")]:
     with open(f"{service}-{version}.json", "w") as f:
         json.dump(strip(load(service, version)), f, indent=1)
         f.write("\n")
