@@ -1,0 +1,310 @@
+package xds
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
+	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
+	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/mapmesh/mapmesh/internal/appmesh"
+	"github.com/mapmesh/mapmesh/internal/cloudmap"
+)
+
+// AppMesh is the App Mesh read model the control plane uses
+// (*appmesh.Backend).
+type AppMesh interface {
+	Subscribe(fn func(rev int64, changes []appmesh.Change))
+	Mesh(account, region, name string) (appmesh.MeshContents, bool)
+}
+
+var _ AppMesh = (*appmesh.Backend)(nil)
+
+// Config configures a Server.
+type Config struct {
+	// Account and Region complete node ids of the short form
+	// mesh/<mesh>/<kind>/<name> (an ARN names its own).
+	Account, Region string
+	// TLSCert and TLSKey, if set, are PEM files: ADS is then served over
+	// TLS (App Mesh's Envoy image connects with TLS).
+	TLSCert, TLSKey string
+	Logger          *slog.Logger
+}
+
+// Server is the xDS control plane: it follows the App Mesh and Cloud Map
+// views, keeps a snapshot per connected node up to date, and serves ADS.
+type Server struct {
+	am      AppMesh
+	cm      CloudMap
+	cfg     Config
+	log     *slog.Logger
+	envoy   cache.SnapshotCache // ADS-ordered, for Envoy
+	grpc    cache.SnapshotCache // plain, for gRPC's xDS client
+	clients *clients
+	xds     serverv3.Server
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+	kick    chan struct{}
+
+	pendMu    sync.Mutex // guards the pending fields
+	amPending []appmesh.Change
+	cmPending []cloudmap.Change
+	closed    []string // node keys whose last stream closed
+	rev       int64    // the newest revision either view reported
+
+	// active holds the keys of nodes, for the lock-free check of every
+	// request (written with buildMu held).
+	active  sync.Map
+	buildMu sync.Mutex // guards the fields below, and orders builds
+	nodes   map[string]*nodeState
+	meshes  map[meshKey]*Mesh // nil value: no such mesh
+	cmParts map[partKey]*cmPartition
+	timer   *time.Timer
+
+	srvMu sync.Mutex // guards gs and ln
+	gs    *grpc.Server
+	ln    net.Listener
+}
+
+type meshKey struct{ account, region, mesh string }
+
+// nodeState is a node key with at least one stream: its last build and the
+// version of each resource type.
+type nodeState struct {
+	key       string
+	id        NodeID
+	known     bool // the id names an App Mesh resource
+	proxyless bool
+	res       *Resources
+	cmDeps    map[string]bool
+	healthAt  int64
+	versions  [4]string
+	warned    bool
+}
+
+// New returns a Server following am and cm. It subscribes to both before
+// it reads anything, so it misses no change. Call Listen to serve, Close
+// to stop.
+func New(am AppMesh, cm CloudMap, cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return nil, errors.New("xds: a TLS certificate needs its key, and a key its certificate")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{am: am, cm: cm, cfg: cfg, log: cfg.Logger, clients: newClients(), ctx: ctx, cancel: cancel,
+		done: make(chan struct{}), kick: make(chan struct{}, 1), nodes: map[string]*nodeState{}, meshes: map[meshKey]*Mesh{},
+		cmParts: map[partKey]*cmPartition{}}
+	hash := nodeHash{s}
+	lg := cacheLogger{s.log}
+	s.envoy = cache.NewSnapshotCache(true, hash, lg)
+	s.grpc = cache.NewSnapshotCache(false, hash, lg)
+	mux := &cache.MuxCache{
+		Classify:      func(r *cache.Request) string { return classify(r.GetNode()) },
+		ClassifyDelta: func(r *cache.DeltaRequest) string { return classify(r.GetNode()) },
+		Caches:        map[string]cache.Cache{"envoy": s.envoy, "grpc": s.grpc},
+	}
+	s.xds = serverv3.NewServer(ctx, mux, s.callbacks(), sotw.WithOrderedADS(), sotw.WithLogger(lg))
+	am.Subscribe(s.onAppMesh)
+	cm.Subscribe(s.onCloudMap)
+	go s.run()
+	return s, nil
+}
+
+func classify(n *core.Node) string {
+	if isProxyless(n) {
+		return "grpc"
+	}
+	return "envoy"
+}
+
+// Listen binds addr and serves ADS on it until Close.
+func (s *Server) Listen(addr string) error {
+	var opts []grpc.ServerOption
+	if s.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("xds: TLS certificate: %w", err)
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+	}
+	opts = append(opts,
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.MaxConcurrentStreams(1<<16))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("xds: %w", err)
+	}
+	gs := grpc.NewServer(opts...)
+	discovery.RegisterAggregatedDiscoveryServiceServer(gs, s.xds)
+	listenerservice.RegisterListenerDiscoveryServiceServer(gs, s.xds)
+	routeservice.RegisterRouteDiscoveryServiceServer(gs, s.xds)
+	clusterservice.RegisterClusterDiscoveryServiceServer(gs, s.xds)
+	endpointservice.RegisterEndpointDiscoveryServiceServer(gs, s.xds)
+	s.srvMu.Lock()
+	s.gs, s.ln = gs, ln
+	s.srvMu.Unlock()
+	go func() {
+		if err := gs.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.log.Error("xds: serve", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Addr returns the address ADS is served on, or nil before Listen.
+func (s *Server) Addr() net.Addr {
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Close ends every stream and stops the control plane. It is safe to call
+// twice.
+func (s *Server) Close() error {
+	s.srvMu.Lock()
+	gs := s.gs
+	s.gs = nil
+	s.srvMu.Unlock()
+	if gs != nil {
+		gs.Stop()
+	}
+	s.cancel()
+	<-s.done
+	return nil
+}
+
+// Clients returns the connected xDS streams.
+func (s *Server) Clients() []Client { return s.clients.list() }
+
+// WaitAcked waits until n streams have ACKed a version of the resource
+// type typeURL at least minVersion (a store revision), or ctx ends.
+func (s *Server) WaitAcked(ctx context.Context, typeURL string, minVersion int64, n int) error {
+	w, cancel := s.clients.wait(typeURL, minVersion, n)
+	defer cancel()
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		s.clients.mu.Lock()
+		got := w.got
+		s.clients.mu.Unlock()
+		return fmt.Errorf("xds: %d of %d clients acked %s version %d or later: %w", got, n, typeNames[typeURL], minVersion, ctx.Err())
+	}
+}
+
+// nodeHash keys snapshots by node (see keyOf).
+type nodeHash struct{ s *Server }
+
+func (h nodeHash) ID(n *core.Node) string {
+	k, _, _ := h.s.nodeKey(n)
+	return k
+}
+
+// nodeKey returns a node's snapshot key and what it names.
+func (s *Server) nodeKey(n *core.Node) (string, NodeID, bool) {
+	id, ok := ParseNodeID(n.GetId(), s.cfg.Account, s.cfg.Region)
+	proxyless := isProxyless(n)
+	if !ok {
+		if proxyless {
+			return unknownProxylessKey, id, false
+		}
+		return unknownKey, id, false
+	}
+	return keyOf(id, proxyless), id, true
+}
+
+func (s *Server) callbacks() serverv3.Callbacks {
+	return serverv3.CallbackFuncs{
+		StreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
+			s.clients.open(ctx, id, false)
+			return nil
+		},
+		DeltaStreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
+			s.clients.open(ctx, id, true)
+			return nil
+		},
+		StreamClosedFunc:      func(id int64, _ *core.Node) { s.streamClosed(id) },
+		DeltaStreamClosedFunc: func(id int64, _ *core.Node) { s.streamClosed(id) },
+		StreamRequestFunc: func(id int64, r *discovery.DiscoveryRequest) error {
+			var errMsg *string
+			if r.ErrorDetail != nil {
+				m := r.ErrorDetail.GetMessage()
+				errMsg = &m
+				s.log.Warn("xds: client rejected configuration (NACK)", "node", r.GetNode().GetId(), "type", r.TypeUrl,
+					"version", r.VersionInfo, "error", m)
+			}
+			key, nid, known := s.nodeKey(r.GetNode())
+			s.clients.request(id, r.GetNode(), key, r.TypeUrl, r.VersionInfo, r.ResponseNonce, r.ResourceNames, errMsg)
+			s.ensure(key, nid, known, isProxyless(r.GetNode()), r.GetNode().GetId())
+			return nil
+		},
+		StreamResponseFunc: func(_ context.Context, id int64, _ *discovery.DiscoveryRequest, r *discovery.DiscoveryResponse) {
+			s.clients.response(id, r.TypeUrl, r.VersionInfo, r.Nonce)
+		},
+		StreamDeltaRequestFunc: func(id int64, r *discovery.DeltaDiscoveryRequest) error {
+			var errMsg *string
+			if r.ErrorDetail != nil {
+				m := r.ErrorDetail.GetMessage()
+				errMsg = &m
+				s.log.Warn("xds: client rejected configuration (NACK)", "node", r.GetNode().GetId(), "type", r.TypeUrl, "error", m)
+			}
+			key, nid, known := s.nodeKey(r.GetNode())
+			s.clients.request(id, r.GetNode(), key, r.TypeUrl, "", r.ResponseNonce, r.ResourceNamesSubscribe, errMsg)
+			s.ensure(key, nid, known, isProxyless(r.GetNode()), r.GetNode().GetId())
+			return nil
+		},
+		StreamDeltaResponseFunc: func(id int64, _ *discovery.DeltaDiscoveryRequest, r *discovery.DeltaDiscoveryResponse) {
+			s.clients.response(id, r.TypeUrl, r.SystemVersionInfo, r.Nonce)
+		},
+	}
+}
+
+func (s *Server) streamClosed(id int64) {
+	key, left := s.clients.close(id)
+	if key == "" || left > 0 {
+		return
+	}
+	s.pendMu.Lock()
+	s.closed = append(s.closed, key)
+	s.pendMu.Unlock()
+	s.wake()
+}
+
+func (s *Server) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// cacheLogger sends go-control-plane's log to slog; its routine messages
+// (watches opened, ADS responses held back for ordering) are debug.
+type cacheLogger struct{ l *slog.Logger }
+
+func (c cacheLogger) Debugf(f string, a ...any) { c.l.Debug("xds: " + fmt.Sprintf(f, a...)) }
+func (c cacheLogger) Infof(f string, a ...any)  { c.l.Debug("xds: " + fmt.Sprintf(f, a...)) }
+func (c cacheLogger) Warnf(f string, a ...any)  { c.l.Debug("xds: " + fmt.Sprintf(f, a...)) }
+func (c cacheLogger) Errorf(f string, a ...any) { c.l.Warn("xds: " + fmt.Sprintf(f, a...)) }
