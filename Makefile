@@ -3,7 +3,7 @@ GO ?= go
 PYTHON ?= python3
 FUZZTIME ?= 10s
 
-.PHONY: build test test-go test-python fuzz-smoke bench bench-smoke bench-cloudmap lint gen check-clean ci
+.PHONY: build test test-go test-python fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds lint gen check-clean ci
 
 build:
 	$(GO) build -o bin/mapmesh ./cmd/mapmesh
@@ -22,7 +22,9 @@ test-python: build
 # testdata/fuzz for a regression test.
 fuzz-smoke:
 	$(GO) test -run '^$$' -fuzz '^FuzzJSON11$$' -fuzztime $(FUZZTIME) ./internal/awsapi
+	$(GO) test -run '^$$' -fuzz '^FuzzRESTJSON$$' -fuzztime $(FUZZTIME) ./internal/awsapi
 	$(GO) test -run '^$$' -fuzz '^FuzzOperations$$' -fuzztime $(FUZZTIME) ./internal/cloudmap
+	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./internal/dnsserver
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
@@ -31,9 +33,18 @@ bench:
 bench-smoke:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
-# mapmesh against moto's server, written to docs/benchmarks.md.
+# The end-to-end benchmarks, each writing its section of docs/benchmarks.md.
 bench-cloudmap:
 	test/bench/cloudmap.sh
+
+bench-dns:
+	test/bench/dns.sh
+
+bench-health:
+	test/bench/health.sh
+
+bench-xds:
+	test/bench/xds.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/mapmesh/mapmesh/internal/appmesh"
 	"github.com/mapmesh/mapmesh/internal/cloudmap"
+	"github.com/mapmesh/mapmesh/internal/healthcheck"
 )
 
 // Flags binds the command line to a Config. Every flag can also be set in
@@ -25,6 +27,10 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	f := &Flags{fs: fs}
 	c := &f.Config
 	fs.StringVar(&c.APIAddr, "api-addr", DefaultAPIAddr, "host:port of the AWS API (Cloud Map)")
+	fs.StringVar(&c.DNSAddr, "dns-addr", DefaultDNSAddr, "host:port of the DNS server (UDP and TCP) for DNS namespaces; empty disables it")
+	fs.StringVar(&c.XDSAddr, "xds-addr", DefaultXDSAddr, "host:port of the xDS control plane (ADS over gRPC) for Envoy and proxyless gRPC; empty disables it")
+	fs.StringVar(&c.XDSTLSCert, "xds-tls-cert", "", "PEM certificate (chain) to serve xDS over TLS with; needs --xds-tls-key")
+	fs.StringVar(&c.XDSTLSKey, "xds-tls-key", "", "PEM private key of --xds-tls-cert")
 	fs.StringVar(&c.DataDir, "data-dir", DefaultDataDir, "directory of the embedded store (created if missing)")
 	fs.StringVar(&c.Region, "region", DefaultRegion, "region for requests that carry no SigV4 credential scope")
 	fs.StringVar(&f.LogFormat, "log-format", "text", "log format: text or json")
@@ -39,6 +45,24 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	fs.IntVar(&c.Quotas.ServicesPerNamespace, "quota-services-per-namespace", cloudmap.DefaultQuotas.ServicesPerNamespace, "Cloud Map services per namespace")
 	fs.IntVar(&c.Quotas.InstancesPerService, "quota-instances-per-service", cloudmap.DefaultQuotas.InstancesPerService, "Cloud Map instances per service")
 	fs.IntVar(&c.Quotas.InstancesPerNamespace, "quota-instances-per-namespace", cloudmap.DefaultQuotas.InstancesPerNamespace, "Cloud Map instances per namespace")
+	aq, ad := &c.AppMeshQuotas, appmesh.DefaultQuotas
+	fs.IntVar(&aq.MeshesPerAccount, "appmesh-quota-meshes", ad.MeshesPerAccount, "App Mesh meshes per account and region")
+	fs.IntVar(&aq.VirtualNodesPerMesh, "appmesh-quota-virtual-nodes-per-mesh", ad.VirtualNodesPerMesh, "App Mesh virtual nodes per mesh")
+	fs.IntVar(&aq.VirtualRoutersPerMesh, "appmesh-quota-virtual-routers-per-mesh", ad.VirtualRoutersPerMesh, "App Mesh virtual routers per mesh")
+	fs.IntVar(&aq.VirtualServicesPerMesh, "appmesh-quota-virtual-services-per-mesh", ad.VirtualServicesPerMesh, "App Mesh virtual services per mesh")
+	fs.IntVar(&aq.VirtualGatewaysPerMesh, "appmesh-quota-virtual-gateways-per-mesh", ad.VirtualGatewaysPerMesh, "App Mesh virtual gateways per mesh")
+	fs.IntVar(&aq.RoutesPerVirtualRouter, "appmesh-quota-routes-per-virtual-router", ad.RoutesPerVirtualRouter, "App Mesh routes per virtual router")
+	fs.IntVar(&aq.GatewayRoutesPerVirtualGateway, "appmesh-quota-gateway-routes-per-virtual-gateway", ad.GatewayRoutesPerVirtualGateway, "App Mesh gateway routes per virtual gateway")
+	fs.IntVar(&aq.BackendsPerVirtualNode, "appmesh-quota-backends-per-virtual-node", ad.BackendsPerVirtualNode, "App Mesh backends per virtual node")
+	fs.DurationVar(&c.HealthInterval, "health-interval", healthcheck.DefaultInterval, "interval between two health check probes of an instance (AWS: 30s)")
+	fs.DurationVar(&c.HealthTimeout, "health-timeout", 0, "bound on each health check probe (0: Route 53's: HTTP/HTTPS connect 4s then answer 2s, TCP connect 10s)")
+	fs.IntVar(&c.HealthConcurrency, "health-concurrency", healthcheck.DefaultConcurrency, "most health check probes in flight to targets that answer (slow targets get a quarter more, apart)")
+	fs.Func("health-allowed-cidrs", "comma-separated CIDR prefixes that health checks may connect to (empty: any address)", func(v string) error {
+		p, err := healthcheck.ParsePrefixes(v)
+		c.HealthAllowedCIDRs = p
+		return err
+	})
+	fs.BoolVar(&c.HealthChecksAllNamespaces, "health-checks-for-all-namespaces", false, "allow HealthCheckConfig in private DNS namespaces too (AWS: public DNS and HTTP only)")
 	return f
 }
 

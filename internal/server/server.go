@@ -12,18 +12,30 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/mapmesh/mapmesh/internal/appmesh"
 	"github.com/mapmesh/mapmesh/internal/awsapi"
 	"github.com/mapmesh/mapmesh/internal/cloudmap"
+	"github.com/mapmesh/mapmesh/internal/dnsserver"
+	"github.com/mapmesh/mapmesh/internal/healthcheck"
 	"github.com/mapmesh/mapmesh/internal/store/boltstore"
+	"github.com/mapmesh/mapmesh/internal/xds"
 )
 
 // Defaults of the command line.
 const (
 	DefaultAPIAddr = "127.0.0.1:9711"
+	// DefaultDNSAddr is where DNS is served (UDP and TCP) unless
+	// --dns-addr says otherwise: loopback, and a port that needs no
+	// privilege.
+	DefaultDNSAddr = "127.0.0.1:9753"
+	// DefaultXDSAddr is where the xDS control plane (ADS over gRPC) is
+	// served unless --xds-addr says otherwise.
+	DefaultXDSAddr = "127.0.0.1:9754"
 	DefaultDataDir = "mapmesh-data"
 	DefaultRegion  = "us-east-1"
 )
@@ -32,6 +44,18 @@ const (
 type Config struct {
 	// APIAddr is the host:port of the AWS API (Cloud Map).
 	APIAddr string
+	// DNSAddr is the host:port of the DNS server for DNS namespaces (UDP
+	// and TCP); empty disables it.
+	DNSAddr string
+	// DNSReady, if set, is called with the DNS listen address once DNS
+	// serves (before Ready).
+	DNSReady func(dnsAddr net.Addr)
+	// XDSAddr is the host:port of the xDS control plane (ADS over gRPC);
+	// empty disables it. XDSTLSCert and XDSTLSKey, if set, are PEM files
+	// it serves TLS with. XDSReady, if set, is called with its listen
+	// address once it serves (before Ready).
+	XDSAddr, XDSTLSCert, XDSTLSKey string
+	XDSReady                       func(xdsAddr net.Addr)
 	// DataDir holds the embedded store (mapmesh.db). It is created if missing.
 	DataDir string
 	// Region is used for requests that carry no SigV4 credential scope.
@@ -48,6 +72,18 @@ type Config struct {
 	CommitDelay time.Duration
 	// MaxBodyBytes bounds API request bodies.
 	MaxBodyBytes int64
+	// Health checks of HealthCheckConfig (see internal/healthcheck): the
+	// interval between probes of an instance (0: 30 s), a bound on each
+	// probe (0: Route 53's timeouts), a bound on probes in flight (0: the
+	// default), the addresses that may be probed (empty: any), and whether
+	// private DNS namespaces may have HealthCheckConfig.
+	HealthInterval            time.Duration
+	HealthTimeout             time.Duration
+	HealthConcurrency         int
+	HealthAllowedCIDRs        []netip.Prefix
+	HealthChecksAllNamespaces bool
+	// AppMeshQuotas override AWS's default App Mesh quotas (zero fields keep them).
+	AppMeshQuotas appmesh.Quotas
 	// Quotas override AWS's default Cloud Map quotas (zero fields keep them).
 	Quotas cloudmap.Quotas
 	Logger *slog.Logger
@@ -98,21 +134,37 @@ func Run(ctx context.Context, cfg Config) error {
 	defer st.Close()
 
 	cm, err := cloudmap.New(ctx, st, cloudmap.Config{CustomHealthDelay: cfg.CustomHealthDelay, Quotas: cfg.Quotas,
-		OperationRetention: cfg.OperationRetention, Logger: log})
+		OperationRetention: cfg.OperationRetention, Logger: log, HealthChecksAllNamespaces: cfg.HealthChecksAllNamespaces})
 	if err != nil {
 		return err
 	}
 	defer cm.Close()
 
+	am, err := appmesh.New(ctx, st, appmesh.Config{Quotas: cfg.AppMeshQuotas, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer am.Close()
+
+	hc, err := healthcheck.Start(cm, healthcheck.Config{Interval: cfg.HealthInterval, Timeout: cfg.HealthTimeout,
+		Concurrency: cfg.HealthConcurrency, AllowedCIDRs: cfg.HealthAllowedCIDRs, Logger: log})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	defer hc.Close()
+
 	mux := awsapi.NewMux(awsapi.MuxConfig{DefaultRegion: cfg.Region, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log})
 	mux.HandleJSON(cm.API())
+	for _, s := range am.API() {
+		mux.HandleREST(s)
+	}
 	mux.Handle("GET /_mapmesh/health", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	}))
 	if cfg.EnableReset {
 		reset := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if err := cm.Reset(r.Context()); err != nil {
+			if err := errors.Join(cm.Reset(r.Context()), am.Reset(r.Context())); err != nil {
 				log.Error("reset failed", "err", err)
 				http.Error(w, "reset failed", http.StatusInternalServerError)
 				return
@@ -145,6 +197,40 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("server: cannot listen on API address %s: %w", cfg.APIAddr, err)
 	}
+	// DNS binds once the API port is ours, and serves before the API does.
+	if cfg.DNSAddr != "" {
+		ds := dnsserver.New(cm, dnsserver.Config{Logger: log})
+		defer ds.Close() // before the backend and the store close
+		if err := ds.Listen(cfg.DNSAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("server: cannot serve DNS (--dns-addr %s; empty disables DNS): %w", cfg.DNSAddr, err)
+		}
+		log.Info("DNS listening", "dns_addr", ds.Addr().String())
+		if cfg.DNSReady != nil {
+			cfg.DNSReady(ds.Addr())
+		}
+	}
+	// xDS binds after DNS, and serves before the API does; it stops
+	// (deferred) before the backends and the store close.
+	var xs *xds.Server
+	if cfg.XDSAddr != "" {
+		xs, err = xds.New(am, cm, xds.Config{Account: awsapi.DefaultAccount, Region: cfg.Region, TLSCert: cfg.XDSTLSCert,
+			TLSKey: cfg.XDSTLSKey, Logger: log})
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("server: %w", err)
+		}
+		defer xs.Close()
+		if err := xs.Listen(cfg.XDSAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("server: cannot serve xDS (--xds-addr %s; empty disables xDS): %w", cfg.XDSAddr, err)
+		}
+		log.Info("xDS listening", "xds_addr", xs.Addr().String(), "tls", cfg.XDSTLSCert != "")
+		if cfg.XDSReady != nil {
+			cfg.XDSReady(xs.Addr())
+		}
+	}
+	mux.Handle("GET /_mapmesh/xds/clients", xds.ClientsHandler(xs))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	serveErr := make(chan error, 1)
@@ -160,6 +246,7 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-ctx.Done():
 	}
 	log.Info("mapmesh shutting down")
+	hc.Close() // first: no probe writes while the rest stops
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -49,7 +49,8 @@ type proc struct {
 
 func start(t *testing.T, bin, dataDir string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "--api-addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-format", "text",
+	// DNS and xDS off: their default ports would collide between tests.
+	cmd := exec.Command(bin, "--api-addr", "127.0.0.1:0", "--dns-addr", "", "--xds-addr", "", "--data-dir", dataDir, "--log-format", "text",
 		"--quota-instances-per-namespace", "100000")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -66,9 +66,11 @@ func TestRefusesToStart(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"data dir is a file", []string{"--api-addr", "127.0.0.1:0", "--data-dir", file}, "data dir"},
-		{"data dir in use", []string{"--api-addr", "127.0.0.1:0", "--data-dir", busyDir}, "locked by another process"},
-		{"port taken", []string{"--api-addr", taken.Addr().String(), "--data-dir", t.TempDir()}, "cannot listen on API address"},
+		{"data dir is a file", []string{"--api-addr", "127.0.0.1:0", "--dns-addr", "", "--xds-addr", "", "--data-dir", file}, "data dir"},
+		{"data dir in use", []string{"--api-addr", "127.0.0.1:0", "--dns-addr", "", "--xds-addr", "", "--data-dir", busyDir}, "locked by another process"},
+		{"API port taken", []string{"--api-addr", taken.Addr().String(), "--dns-addr", "", "--xds-addr", "", "--data-dir", t.TempDir()}, "cannot listen on API address"},
+		{"DNS port taken", []string{"--api-addr", "127.0.0.1:0", "--dns-addr", taken.Addr().String(), "--xds-addr", "", "--data-dir", t.TempDir()}, "DNS"},
+		{"xDS port taken", []string{"--api-addr", "127.0.0.1:0", "--dns-addr", "", "--xds-addr", taken.Addr().String(), "--data-dir", t.TempDir()}, "xDS"},
 		{"bad flag value", []string{"--log-format", "xml"}, "--log-format"},
 	}
 	for _, tc := range tests {

@@ -78,8 +78,10 @@ class Server:
         # Empty AWS config and credentials files, for the clients.
         self.empty_file = tmp / "empty"
         self.empty_file.write_text("")
-        args = [str(binary()), "--api-addr", "127.0.0.1:0", "--data-dir", str(tmp / "data"),
-                "--enable-reset", *self.extra_args]
+        # DNS and xDS are off: their default ports would collide between
+        # servers running at once.
+        args = [str(binary()), "--api-addr", "127.0.0.1:0", "--dns-addr", "", "--xds-addr", "",
+                "--data-dir", str(tmp / "data"), "--enable-reset", *self.extra_args]
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAPMESH_")}
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)

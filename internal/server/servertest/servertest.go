@@ -19,7 +19,11 @@ type Server struct {
 	// URL is the API endpoint, http://127.0.0.1:PORT.
 	URL string
 	// Addr is the API listen address.
-	Addr    string
+	Addr string
+	// DNSAddr is the DNS listen address (UDP and TCP), 127.0.0.1:PORT.
+	DNSAddr string
+	// XDSAddr is the xDS (ADS over gRPC) listen address, 127.0.0.1:PORT.
+	XDSAddr string
 	DataDir string
 	stop    context.CancelFunc
 	done    chan error
@@ -35,6 +39,9 @@ func Start(t testing.TB, cfg server.Config) *Server {
 	if cfg.APIAddr == "" {
 		cfg.APIAddr = "127.0.0.1:0"
 	}
+	if cfg.DNSAddr == "" {
+		cfg.DNSAddr = "127.0.0.1:0"
+	}
 	if cfg.Logger == nil {
 		level := slog.LevelWarn
 		if os.Getenv("MAPMESH_TEST_LOG") != "" {
@@ -42,9 +49,16 @@ func Start(t testing.TB, cfg server.Config) *Server {
 		}
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}
+	if cfg.XDSAddr == "" {
+		cfg.XDSAddr = "127.0.0.1:0"
+	}
 	cfg.EnableReset = true
 	ready := make(chan net.Addr, 1)
 	cfg.Ready = func(a net.Addr) { ready <- a }
+	dnsReady := make(chan net.Addr, 1)
+	cfg.DNSReady = func(a net.Addr) { dnsReady <- a }
+	xdsReady := make(chan net.Addr, 1)
+	cfg.XDSReady = func(a net.Addr) { xdsReady <- a }
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{DataDir: cfg.DataDir, stop: cancel, done: make(chan error, 1)}
 	go func() { s.done <- server.Run(ctx, cfg) }()
@@ -52,6 +66,8 @@ func Start(t testing.TB, cfg server.Config) *Server {
 	case a := <-ready:
 		s.Addr = a.String()
 		s.URL = "http://" + s.Addr
+		s.DNSAddr = (<-dnsReady).String() // DNS serves before the API
+		s.XDSAddr = (<-xdsReady).String() // so does xDS
 	case err := <-s.done:
 		cancel()
 		t.Fatalf("servertest: server did not start: %v", err)
