@@ -91,3 +91,33 @@ func TestSetHealth(t *testing.T) {
 }
 
 func int64ptr(n int64) *int64 { return &n }
+
+func TestReregisterResetsProbedHealth(t *testing.T) {
+	e := newEnv(t, Config{})
+	must(e.b.CreatePublicDnsNamespace(e.ctx, &CreatePublicDnsNamespaceInput{Name: str("reset.example")}))
+	var nsID string
+	for _, n := range must(e.b.ListNamespaces(e.ctx, &ListNamespacesInput{})).Namespaces {
+		nsID = *n.ID
+	}
+	svc := must(e.b.CreateService(e.ctx, &CreateServiceInput{Name: str("web"), NamespaceID: &nsID,
+		DNSConfig:         &DNSConfig{DNSRecords: []DNSRecord{{Type: str("A"), TTL: int64ptr(60)}}},
+		HealthCheckConfig: &HealthCheckConfig{Type: str("TCP")}}))
+	svcID := *svc.Service.ID
+	attrs := map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "80"}
+	e.register(svcID, "a", attrs)
+	if err := e.b.SetHealth(e.ctx, "111122223333", "eu-west-1", svcID, "a", "UNHEALTHY"); err != nil {
+		t.Fatal(err)
+	}
+	status := func() string {
+		out := must(e.b.GetInstancesHealthStatus(e.ctx, &GetInstancesHealthStatusInput{ServiceID: &svcID}))
+		return out.Status["a"]
+	}
+	e.register(svcID, "a", attrs) // the same attributes: the check goes on
+	if got := status(); got != "UNHEALTHY" {
+		t.Fatalf("after re-registering the same attributes: %s; want UNHEALTHY", got)
+	}
+	e.register(svcID, "a", map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.2", "AWS_INSTANCE_PORT": "80"})
+	if got := status(); got != "HEALTHY" {
+		t.Fatalf("after re-registering at a new address: %s; want HEALTHY (a new check)", got)
+	}
+}

@@ -145,6 +145,12 @@ func (b *Backend) RegisterInstance(ctx context.Context, in *RegisterInstanceInpu
 		k := p.key.key(kindInstance, svcID, instID)
 		t.cond(k, oldRev)
 		t.put(k, rec)
+		if s.rec.HealthCheck != nil && old != nil && !maps.Equal(old.rec.Attributes, in.Attributes) {
+			// Route 53 replaces the health check of a re-registered
+			// instance: the new check starts healthy (the record's
+			// absence), in the same transaction as the registration.
+			t.del(p.key.key(kindHealth, svcID, instID))
+		}
 		if init, ok := in.Attributes[attrInitHealthStatus]; s.rec.CustomHealth && (ok || old == nil) {
 			// A new instance starts HEALTHY unless AWS_INIT_HEALTH_STATUS
 			// says otherwise; a re-registration keeps its status unless it
