@@ -149,6 +149,18 @@ func (b *Backend) Services(account, region, nsID string) []ServiceInfo {
 	return out
 }
 
+// ServiceInfo returns one service without its instances (cheap: for
+// deciding whether a change concerns the caller at all).
+func (b *Backend) ServiceInfo(account, region, id string) (ServiceInfo, bool) {
+	b.view.mu.RLock()
+	defer b.view.mu.RUnlock()
+	p := b.view.parts[partKey{account, region}]
+	if p == nil || p.services[id] == nil {
+		return ServiceInfo{}, false
+	}
+	return p.serviceInfo(p.services[id]), true
+}
+
 // Service returns one service and its instances.
 func (b *Backend) Service(account, region, id string) (ServiceInfo, []InstanceInfo, bool) {
 	b.view.mu.RLock()

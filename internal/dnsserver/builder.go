@@ -22,6 +22,7 @@ type Source interface {
 	Namespaces(fn func(cloudmap.NamespaceInfo))
 	Namespace(account, region, id string) (cloudmap.NamespaceInfo, bool)
 	Services(account, region, nsID string) []cloudmap.ServiceInfo
+	ServiceInfo(account, region, id string) (cloudmap.ServiceInfo, bool)
 	Service(account, region, id string) (cloudmap.ServiceInfo, []cloudmap.InstanceInfo, bool)
 }
 
@@ -300,6 +301,12 @@ func (b *builder) updateService(k key, nowMs int64, dirty map[string]bool) {
 		delete(b.svcNS, k)
 		delete(b.healthDue, k)
 	}
+	// Decide from the service alone, then copy its instances only when its
+	// namespace is served.
+	head, ok := b.src.ServiceInfo(k.account, k.region, k.id)
+	if !ok || b.namespaces[key{k.account, k.region, head.NamespaceID}] == nil {
+		return // gone, or in an HTTP namespace or one not served
+	}
 	info, insts, ok := b.src.Service(k.account, k.region, k.id)
 	if !ok {
 		return
@@ -307,7 +314,7 @@ func (b *builder) updateService(k key, nowMs int64, dirty map[string]bool) {
 	nk := key{k.account, k.region, info.NamespaceID}
 	st := b.namespaces[nk]
 	if st == nil {
-		return // an HTTP namespace, or one not served
+		return
 	}
 	b.serviceBuilds.Add(1)
 	b.rev = max(b.rev, info.InstancesRevision)

@@ -49,6 +49,7 @@ type Backend interface {
 	Namespaces(fn func(cloudmap.NamespaceInfo))
 	Namespace(account, region, id string) (cloudmap.NamespaceInfo, bool)
 	Services(account, region, nsID string) []cloudmap.ServiceInfo
+	ServiceInfo(account, region, id string) (cloudmap.ServiceInfo, bool)
 	Service(account, region, id string) (cloudmap.ServiceInfo, []cloudmap.InstanceInfo, bool)
 	SetHealth(ctx context.Context, account, region, svcID, instID, status string) error
 }
@@ -314,6 +315,17 @@ func (c *Checker) syncAll(starting bool) {
 // starts, restarts, reconfigures and stops them. starting means the Checker
 // is taking over statuses already recorded, rather than seeing new checks.
 func (c *Checker) syncService(k svcKey, starting bool) {
+	if info, ok := c.b.ServiceInfo(k.account, k.region, k.svcID); !ok || info.HealthCheck == nil || info.CustomHealth {
+		// Nothing to probe: only stop the checks the service may have had,
+		// without copying its instances (registrations into unchecked
+		// services are the common, hot case).
+		c.mu.Lock()
+		_, had := c.services[k]
+		c.mu.Unlock()
+		if !had {
+			return
+		}
+	}
 	info, insts, ok := c.b.Service(k.account, k.region, k.svcID)
 	checked := ok && info.HealthCheck != nil && !info.CustomHealth
 	var dnsName, path string

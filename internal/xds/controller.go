@@ -143,11 +143,11 @@ func (s *Server) applyCloudMap(c cloudmap.Change, affected map[*nodeState]bool) 
 			nsID = c.NamespaceID
 		}
 		// A service that appears or goes changes the names of its
-		// namespace; an instance or health change does not.
-		_, insts, ok := s.cm.Service(c.Account, c.Region, c.ServiceID)
-		if ok {
-			p.services[c.ServiceID] = &cmService{insts: insts, ok: true}
-		}
+		// namespace; an instance or health change does not. Its
+		// instances are read again when a build needs them: this runs on
+		// the Cloud Map view's goroutine, where copying a large service on
+		// every registration would slow every write.
+		_, ok := s.cm.ServiceInfo(c.Account, c.Region, c.ServiceID)
 		if !known || !ok {
 			delete(p.serviceIDs, nsID)
 			delete(p.known, c.ServiceID)

@@ -13,6 +13,7 @@ type CloudMap interface {
 	Subscribe(fn func(rev int64, changes []cloudmap.Change))
 	Namespaces(fn func(cloudmap.NamespaceInfo))
 	Services(account, region, nsID string) []cloudmap.ServiceInfo
+	ServiceInfo(account, region, id string) (cloudmap.ServiceInfo, bool)
 	Service(account, region, id string) (cloudmap.ServiceInfo, []cloudmap.InstanceInfo, bool)
 }
 
