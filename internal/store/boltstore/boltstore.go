@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,14 +22,17 @@ var _ store.Store = (*Store)(nil)
 
 // Defaults for the zero Options.
 const (
-	DefaultLockTimeout      = time.Second
-	DefaultMaxTxnOps        = 10_000
-	DefaultMaxTxnBytes      = 16 << 20
-	DefaultMaxBatchTxns     = 1_000
-	DefaultMaxBatchBytes    = 64 << 20
-	DefaultHistoryRevisions = 10_000
-	DefaultHistoryBytes     = 64 << 20
-	DefaultMaxCommitDelay   = time.Millisecond
+	DefaultLockTimeout        = time.Second
+	DefaultMaxTxnOps          = 10_000
+	DefaultMaxTxnBytes        = 16 << 20
+	DefaultMaxBatchTxns       = 1_000
+	DefaultMaxBatchBytes      = 16 << 20
+	DefaultHistoryRevisions   = 10_000
+	DefaultHistoryBytes       = 64 << 20
+	DefaultMaxCommitDelay     = time.Millisecond
+	DefaultWALSize            = 32 << 20
+	DefaultCheckpointKeys     = 20_000
+	DefaultCheckpointInterval = time.Second
 )
 
 // Options tunes a Store. The zero value gives the defaults above; a field
@@ -48,6 +53,14 @@ type Options struct {
 	// falls, further behind gets store.ErrCompacted.
 	HistoryRevisions int
 	HistoryBytes     int
+	// WALSize is the size of each of the two write-ahead log files
+	// (DefaultWALSize when 0). A batch must fit in one.
+	WALSize int64
+	// CheckpointKeys and CheckpointInterval say when the writes in the WAL
+	// are copied into bbolt: once that many keys changed, or once the
+	// oldest change is that old (or the WAL file is half full).
+	CheckpointKeys     int
+	CheckpointInterval time.Duration
 	// MaxCommitDelay bounds how long the committer waits for more
 	// transactions when fewer are queued than writers were recently in
 	// flight (group commit; see linger). Zero takes the default; negative
@@ -67,12 +80,21 @@ func (o Options) withDefaults() Options {
 	if o.MaxCommitDelay == 0 {
 		o.MaxCommitDelay = DefaultMaxCommitDelay
 	}
+	if o.WALSize <= 0 {
+		o.WALSize = DefaultWALSize
+	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
+	}
 	def(&o.MaxTxnOps, DefaultMaxTxnOps)
 	def(&o.MaxTxnBytes, DefaultMaxTxnBytes)
 	def(&o.MaxBatchTxns, DefaultMaxBatchTxns)
 	def(&o.MaxBatchBytes, DefaultMaxBatchBytes)
 	def(&o.HistoryRevisions, DefaultHistoryRevisions)
 	def(&o.HistoryBytes, DefaultHistoryBytes)
+	def(&o.CheckpointKeys, DefaultCheckpointKeys)
+	// A batch must fit in one WAL file.
+	o.MaxBatchBytes = min(o.MaxBatchBytes, int(o.WALSize/2))
 	return o
 }
 
@@ -109,9 +131,28 @@ type Store struct {
 	kick chan struct{} // capacity 1: wakes the committer
 	done chan struct{} // closed when the committer has exited
 
+	// ovMu guards over and flush (see state.go): the committer merges into
+	// over and the checkpointer drops flush with it held for writing;
+	// readers hold it for reading.
+	ovMu  sync.RWMutex
+	over  map[string][]byte
+	flush map[string][]byte
+	// durable is the revision of the last batch made durable.
+	durable atomic.Int64
+
 	// Owned by the committer goroutine.
-	rev   int64      // last committed revision
-	batch []*request // reused between batches
+	rev         int64      // last committed revision
+	batch       []*request // reused between batches
+	wal         *wal
+	recBuf      []byte
+	ckptRunning bool
+	lastFreeze  time.Time
+
+	// The checkpointer: jobs in, one done signal per job (capacity 1).
+	ckptJobs    chan ckptJob
+	ckptDone    chan struct{}
+	ckptStopped chan struct{}
+	ckptErr     atomic.Value // the last checkpoint error, if any
 
 	// inflight counts the Txn calls queued or being committed.
 	inflight atomic.Int32
@@ -120,11 +161,15 @@ type Store struct {
 	windowStart                time.Time
 	lastCommit                 time.Duration
 
+	// testHold, held by a test, stalls the committer before its next batch.
+	testHold sync.Mutex
+
 	// Counters for tests and benchmarks.
 	batches                  atomic.Int64 // batches taken by the committer
 	commits                  atomic.Int64 // bbolt transactions committed
 	applied                  atomic.Int64 // store transactions that created a revision
 	commitNanos, lingerNanos atomic.Int64
+	checkpoints              atomic.Int64
 }
 
 // Open opens the store in the bbolt file at path, creating the file if it
@@ -154,16 +199,62 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	s := &Store{
-		db:   db,
-		opts: opts,
-		hub:  newHub(rev, opts.HistoryRevisions, opts.HistoryBytes),
-		kick: make(chan struct{}, 1),
-		done: make(chan struct{}),
-		rev:  rev,
+	w, recs, err := openWAL(path, opts.WALSize, rev)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("boltstore: open %s: write-ahead log: %w", path, err)
 	}
+	if rev, err = replay(db, rev, recs); err != nil {
+		_ = w.close()
+		_ = db.Close()
+		return nil, fmt.Errorf("boltstore: open %s: replaying the write-ahead log: %w", path, err)
+	}
+	s := &Store{
+		db:          db,
+		opts:        opts,
+		hub:         newHub(rev, opts.HistoryRevisions, opts.HistoryBytes),
+		kick:        make(chan struct{}, 1),
+		done:        make(chan struct{}),
+		rev:         rev,
+		wal:         w,
+		over:        map[string][]byte{},
+		lastFreeze:  time.Now(),
+		ckptJobs:    make(chan ckptJob),
+		ckptDone:    make(chan struct{}, 1),
+		ckptStopped: make(chan struct{}),
+	}
+	s.durable.Store(rev)
+	go s.checkpointLoop()
 	go s.commitLoop()
 	return s, nil
+}
+
+// replay writes the WAL records that bbolt does not have yet into it, in
+// one transaction, and returns the revision reached. After it, both WAL
+// files hold only records bbolt has.
+func replay(db *bolt.DB, rev int64, recs []walRecord) (int64, error) {
+	if len(recs) == 0 {
+		return rev, nil
+	}
+	err := db.Update(func(tx *bolt.Tx) error {
+		kvb := tx.Bucket(kvBucket)
+		for _, r := range recs {
+			for _, e := range r.entries {
+				var err error
+				if e.value == nil {
+					err = kvb.Delete([]byte(e.key))
+				} else {
+					err = kvb.Put([]byte(e.key), e.value)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			rev = r.last
+		}
+		return tx.Bucket(metaBucket).Put(revKey, encodeRev(rev))
+	})
+	return rev, err
 }
 
 // initDB creates the buckets of a new file, checks the format of an old one,
@@ -226,16 +317,29 @@ func (s *Store) Get(ctx context.Context, key string) (store.KV, error) {
 	}
 	var kv store.KV
 	found := false
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(kvBucket).Get([]byte(key))
-		if v == nil {
-			return nil
+	s.ovMu.RLock()
+	v, layered := s.over[key]
+	if !layered {
+		v, layered = s.flush[key]
+	}
+	s.ovMu.RUnlock()
+	var err error
+	if layered {
+		if found = v != nil; found {
+			kv, err = decodeKV(key, v)
 		}
-		found = true
-		var err error
-		kv, err = decodeKV(key, v)
-		return err
-	})
+	} else {
+		err = s.db.View(func(tx *bolt.Tx) error {
+			v := tx.Bucket(kvBucket).Get([]byte(key))
+			if v == nil {
+				return nil
+			}
+			found = true
+			var err error
+			kv, err = decodeKV(key, v)
+			return err
+		})
+	}
 	if err != nil {
 		return store.KV{}, readErr("get", err)
 	}
@@ -251,31 +355,63 @@ func (s *Store) List(ctx context.Context, prefix string) ([]store.KV, int64, err
 	if err := s.readable(ctx); err != nil {
 		return nil, 0, err
 	}
-	var (
-		kvs []store.KV
-		rev int64
-	)
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		if rev, err = readRev(tx); err != nil {
-			return err
-		}
-		p := []byte(prefix)
-		c := tx.Bucket(kvBucket).Cursor()
-		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-			kv, err := decodeKV(string(k), v)
-			if err != nil {
-				return err
+	var kvs []store.KV
+	// One snapshot of every layer: the overlays and a bbolt read
+	// transaction, taken together under ovMu (a checkpoint only ever adds
+	// to bbolt what is in flush, which this snapshot holds too).
+	s.ovMu.RLock()
+	rev := s.durable.Load()
+	over, flush := s.over, s.flush
+	var layered map[string][]byte
+	for _, l := range []map[string][]byte{flush, over} { // newest last wins
+		for k, v := range l {
+			if strings.HasPrefix(k, prefix) {
+				if layered == nil {
+					layered = map[string][]byte{}
+				}
+				layered[k] = v
 			}
-			kvs = append(kvs, kv)
-			if len(kvs)%1024 == 0 {
-				if err := ctx.Err(); err != nil {
+		}
+	}
+	tx, err := s.db.Begin(false)
+	s.ovMu.RUnlock()
+	if err == nil {
+		err = func() error {
+			defer tx.Rollback()
+			p := []byte(prefix)
+			c := tx.Bucket(kvBucket).Cursor()
+			for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+				if _, ok := layered[string(k)]; ok {
+					continue
+				}
+				kv, err := decodeKV(string(k), v)
+				if err != nil {
 					return err
 				}
+				kvs = append(kvs, kv)
+				if len(kvs)%1024 == 0 {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+				}
 			}
+			return nil
+		}()
+	}
+	if err == nil && len(layered) > 0 {
+		for k, v := range layered {
+			if v == nil {
+				continue
+			}
+			kv, derr := decodeKV(k, v)
+			if derr != nil {
+				err = derr
+				break
+			}
+			kvs = append(kvs, kv)
 		}
-		return nil
-	})
+		sort.Slice(kvs, func(i, j int) bool { return kvs[i].Key < kvs[j].Key })
+	}
 	if err != nil {
 		return nil, 0, readErr("list", err)
 	}
@@ -287,16 +423,7 @@ func (s *Store) Rev(ctx context.Context) (int64, error) {
 	if err := s.readable(ctx); err != nil {
 		return 0, err
 	}
-	var rev int64
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		rev, err = readRev(tx)
-		return err
-	})
-	if err != nil {
-		return 0, readErr("rev", err)
-	}
-	return rev, nil
+	return s.durable.Load(), nil
 }
 
 // Watch delivers the changes under prefix from fromRev on; see
@@ -322,8 +449,20 @@ func (s *Store) Close() error {
 	s.wake()
 	<-s.done
 	s.hub.close()
+	// Bring bbolt up to date, so the next Open replays nothing.
+	s.waitCheckpoint()
+	if len(s.over) > 0 {
+		s.freeze()
+		s.waitCheckpoint()
+	}
+	close(s.ckptJobs)
+	<-s.ckptStopped
+	werr := s.wal.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close: %w", err)
+	}
+	if werr != nil {
+		return fmt.Errorf("boltstore: close: write-ahead log: %w", werr)
 	}
 	return nil
 }
@@ -344,14 +483,6 @@ func readErr(op string, err error) error {
 		return err
 	}
 	return fmt.Errorf("boltstore: %s: %w", op, err)
-}
-
-func readRev(tx *bolt.Tx) (int64, error) {
-	v := tx.Bucket(metaBucket).Get(revKey)
-	if len(v) != 8 {
-		return 0, fmt.Errorf("corrupt revision %x", v)
-	}
-	return int64(binary.BigEndian.Uint64(v)), nil
 }
 
 func encodeRev(rev int64) []byte {
@@ -386,11 +517,13 @@ func decodeKV(key string, v []byte) (store.KV, error) {
 
 // Stats are counters of the committer since Open.
 type Stats struct {
-	// Commits is the number of bbolt transactions committed (one fsync each).
+	// Commits is the number of batches made durable (one WAL fdatasync each).
 	Commits int64
+	// Checkpoints is the number of checkpoints written into bbolt.
+	Checkpoints int64
 	// Txns is the number of store transactions that created a revision.
 	Txns int64
-	// CommitTime is the time spent in bbolt commits (writes and fsyncs);
+	// CommitTime is the time spent writing and flushing WAL records;
 	// LingerTime the time the committer waited to fill batches.
 	CommitTime, LingerTime time.Duration
 }
@@ -398,6 +531,6 @@ type Stats struct {
 // Stats returns the committer's counters; Txns/Commits is the group commit's
 // average batch.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.commits.Load(), Txns: s.applied.Load(),
+	return Stats{Commits: s.commits.Load(), Txns: s.applied.Load(), Checkpoints: s.checkpoints.Load(),
 		CommitTime: time.Duration(s.commitNanos.Load()), LingerTime: time.Duration(s.lingerNanos.Load())}
 }

@@ -33,15 +33,30 @@ const crashWriters = 8
 // cannot open the file.
 func TestCrashDurability(t *testing.T) {
 	if path := os.Getenv(crashEnv); path != "" {
-		crashChild(path)
+		crashChild(path, os.Getenv(crashTinyEnv) != "")
 		return
 	}
 	if testing.Short() {
 		t.Skip("spawns a child process")
 	}
+	t.Run("defaults", func(t *testing.T) { crashOnce(t, false) })
+	// A tiny WAL and eager checkpoints: the kill lands among file switches
+	// and checkpoints in progress.
+	t.Run("tiny WAL", func(t *testing.T) { crashOnce(t, true) })
+}
+
+// crashTinyEnv makes the crash child use tinyWAL.
+const crashTinyEnv = "BOLTSTORE_CRASH_TINY"
+
+var tinyWAL = Options{WALSize: 256 << 10, CheckpointKeys: 20, CheckpointInterval: 5 * time.Millisecond}
+
+func crashOnce(t *testing.T, tiny bool) {
 	path := filepath.Join(t.TempDir(), "mapmesh.db")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashDurability$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashEnv+"="+path)
+	if tiny {
+		cmd.Env = append(cmd.Env, crashTinyEnv+"=1")
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -56,6 +71,9 @@ func TestCrashDurability(t *testing.T) {
 	type ack struct{ w, i, rev int64 }
 	var acks []ack
 	killAfter := 100 + rand.IntN(300)
+	if tiny {
+		killAfter = 300 + rand.IntN(1500)
+	}
 	killed := false
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
@@ -175,8 +193,12 @@ func crashValue(w, i int64) []byte {
 }
 
 // crashChild writes until it is killed (or gives up after a minute).
-func crashChild(path string) {
-	s, err := Open(path, Options{})
+func crashChild(path string, tiny bool) {
+	opts := Options{}
+	if tiny {
+		opts = tinyWAL
+	}
+	s, err := Open(path, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

@@ -4,36 +4,48 @@
 //
 // # On-disk layout
 //
-// The file holds two buckets:
+// The bbolt file holds two buckets:
 //
 //	kv    key   -> createRev (8 bytes, big endian) | modRev (8 bytes) | value
-//	meta  "rev" -> the store revision (8 bytes, big endian)
+//	meta  "rev" -> the revision the file is up to date with (8 bytes, big endian)
 //	      "version" -> the format version (1 byte, currently 1)
 //
-// bbolt keeps keys sorted, so List is a cursor seek to the prefix. The
-// revision is written in the same bbolt transaction as the keys, so it
-// survives a restart and always matches the data. Open takes an exclusive
-// file lock; a second process gets an error after Options.LockTimeout
+// Beside it, two write-ahead log files, <file>.wal.0 and <file>.wal.1
+// (wal.go has the record format). Open takes an exclusive file lock on the
+// bbolt file; a second process gets an error after Options.LockTimeout
 // instead of hanging.
 //
-// # Group commit
+// # Group commit and the write-ahead log
 //
 // Txn validates its transaction against the limits (Options.MaxTxnOps,
 // Options.MaxTxnBytes; beyond them store.ErrTooLarge), queues it and waits.
 // One committer goroutine takes everything that queued while its previous
-// commit ran (up to Options.MaxBatchTxns and MaxBatchBytes) and applies it
-// in a single bbolt read-write transaction, one store transaction after the
-// other: each one's conds see the writes of those before it, a failed cond
-// fails only its own transaction, and each transaction that changes
-// something gets the next revision. The batch is then committed once, with
-// one fsync, so a Txn never returns before its writes are on disk (NoSync is
-// never set). Only then are the batch's events published, in revision
-// order, and every caller answered. A batch where nothing changed is rolled
-// back and costs no fsync. Under concurrent writers this turns N fsyncs into
-// about one; see the benchmarks.
+// commit ran (up to Options.MaxBatchTxns and MaxBatchBytes; when fewer are
+// queued than writers were recently in flight, it waits up to
+// Options.MaxCommitDelay for them) and applies it, one store transaction
+// after the other, against the current state: each one's conds see the
+// writes of those before it, a failed cond fails only its own transaction,
+// and each transaction that changes something gets the next revision. The
+// batch's net effect is then written as one record to the write-ahead log
+// and flushed with one fdatasync, so a Txn never returns before its writes
+// are on disk. Only then do readers see them, are the events published, in
+// revision order, and is every caller answered. A batch where nothing
+// changed writes nothing.
 //
-// Reads (Get, List, Rev) use bbolt read transactions and run concurrently
-// with the committer. List reads the keys and the revision in one snapshot.
+// The log makes a commit one sequential write and one flush of blocks that
+// already exist, where a bbolt commit is two flushes of scattered pages.
+// bbolt is brought up to date in the background (checkpoint.go): the
+// committer freezes the writes made since the last checkpoint and switches
+// to the other log file, and a checkpointer goroutine writes them into
+// bbolt in one transaction, with the revision they reach. Until that
+// transaction commits, reads find those writes in memory (state.go), and a
+// restart replays them from the log. Only one checkpoint runs at a time, so
+// a log file is only reused once everything in it is in bbolt. Close
+// checkpoints everything, so a clean restart replays nothing.
+//
+// Reads (Get, List, Rev) never wait for the committer. List reads the
+// in-memory writes and a bbolt read transaction as one snapshot, with the
+// revision they reflect.
 //
 // # Watch
 //
