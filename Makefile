@@ -25,6 +25,7 @@ fuzz-smoke:
 	$(GO) test -run '^$$' -fuzz '^FuzzRESTJSON$$' -fuzztime $(FUZZTIME) ./internal/awsapi
 	$(GO) test -run '^$$' -fuzz '^FuzzOperations$$' -fuzztime $(FUZZTIME) ./internal/cloudmap
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./internal/dnsserver
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecords$$' -fuzztime $(FUZZTIME) ./internal/store/boltstore
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
