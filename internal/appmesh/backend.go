@@ -10,12 +10,11 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mapmesh/mapmesh/internal/awsapi"
 	"github.com/mapmesh/mapmesh/internal/store"
+	"github.com/mapmesh/mapmesh/internal/store/projection"
 )
 
 // Quotas are App Mesh's per-account, per-region limits, configurable.
@@ -67,22 +66,14 @@ const DefaultTokenRetention = 24 * time.Hour
 // in-memory view of its keys, fed by the store's watch, for every read and
 // every decision.
 type Backend struct {
-	store  store.Store
-	cfg    Config
-	now    func() time.Time
-	log    *slog.Logger
-	view   *view
-	cancel context.CancelFunc
-	done   chan struct{} // closed when follow returns
-	swept  chan struct{} // closed when sweepLoop returns
-
-	// committed is the highest revision a write of this Backend committed;
-	// reads and decisions wait until the view reflects it, so a client
-	// always sees its own acknowledged writes.
-	committed atomic.Int64
-
-	mu  sync.Mutex // guards err
-	err error      // why the watch loop stopped, if it did
+	store    store.Store
+	cfg      Config
+	now      func() time.Time
+	log      *slog.Logger
+	view     *view
+	follower *projection.Follower // feeds view; read-your-writes (WaitCommitted)
+	cancel   context.CancelFunc
+	swept    chan struct{} // closed when sweepLoop returns
 }
 
 // New loads the App Mesh state from st and starts following its changes.
@@ -106,83 +97,30 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Backend, error) {
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = time.Minute
 	}
-	b := &Backend{store: st, cfg: cfg, now: cfg.Now, log: cfg.Logger, view: newView(),
-		done: make(chan struct{}), swept: make(chan struct{})}
+	b := &Backend{store: st, cfg: cfg, now: cfg.Now, log: cfg.Logger, swept: make(chan struct{})}
 	if b.now == nil {
 		b.now = time.Now
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
-	rev, err := b.reload(ctx)
+	b.view = newView(b.log)
+	f, err := projection.Start(ctx, st, keyRoot, b.view, b.log, "appmesh")
 	if err != nil {
 		return nil, err
 	}
-	b.committed.Store(rev)
+	b.follower = f
 	wctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
-	go b.follow(wctx, rev)
 	go b.sweepLoop(wctx)
 	return b, nil
-}
-
-// reload replaces the view with the store's current contents.
-func (b *Backend) reload(ctx context.Context) (int64, error) {
-	kvs, rev, err := b.store.List(ctx, keyRoot)
-	if err != nil {
-		return 0, fmt.Errorf("appmesh: load: %w", err)
-	}
-	b.view.load(kvs, rev, b.log)
-	return rev, nil
-}
-
-// follow applies the store's changes to the view until ctx ends. When the
-// watch falls behind the store's history it reloads and watches again.
-func (b *Backend) follow(ctx context.Context, rev int64) {
-	defer close(b.done)
-	for {
-		ch := b.store.Watch(ctx, keyRoot, rev+1)
-		var werr error
-		for evs := range ch {
-			if n := len(evs); n > 0 && evs[n-1].Err != nil {
-				werr = evs[n-1].Err
-				evs = evs[:n-1]
-			}
-			b.view.apply(evs, b.log)
-			if len(evs) > 0 {
-				rev = evs[len(evs)-1].Rev
-			}
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if !errors.Is(werr, store.ErrCompacted) {
-			b.mu.Lock()
-			b.err = fmt.Errorf("appmesh: watch ended: %w", werr)
-			b.mu.Unlock()
-			b.log.Error("appmesh: store watch ended", "err", werr)
-			return
-		}
-		b.log.Warn("appmesh: watch fell behind the store history; reloading", "rev", rev)
-		r, err := b.reload(ctx)
-		if err != nil {
-			b.log.Error("appmesh: reload failed", "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
-			continue
-		}
-		rev = r
-	}
 }
 
 // Close stops following the store and sweeping. It does not close the store.
 func (b *Backend) Close() error {
 	b.cancel()
-	<-b.done
 	<-b.swept
+	b.follower.Close()
 	return nil
 }
 
@@ -227,7 +165,7 @@ const maxAttempts = 64
 // every write this Backend committed before it.
 func (b *Backend) update(ctx context.Context, pk partKey, decide func(p *partition, t *txn) error) error {
 	for attempt := 0; ; attempt++ {
-		if err := b.view.waitRev(ctx, b.committed.Load()); err != nil {
+		if err := b.follower.WaitCommitted(ctx); err != nil {
 			return storeError(err)
 		}
 		var t txn
@@ -245,7 +183,7 @@ func (b *Backend) update(ctx context.Context, pk partKey, decide func(p *partiti
 		if err != nil && !errors.Is(err, store.ErrConflict) {
 			return storeError(err)
 		}
-		b.noteCommitted(rev)
+		b.follower.Committed(rev)
 		if err == nil {
 			return nil
 		}
@@ -255,22 +193,12 @@ func (b *Backend) update(ctx context.Context, pk partKey, decide func(p *partiti
 	}
 }
 
-// noteCommitted raises committed to rev.
-func (b *Backend) noteCommitted(rev int64) {
-	for {
-		cur := b.committed.Load()
-		if rev <= cur || b.committed.CompareAndSwap(cur, rev) {
-			return
-		}
-	}
-}
-
 // read runs f with the view of partition pk under the read lock, once the
 // view reflects every committed write; p is an empty partition when nothing
 // exists yet.
 func (b *Backend) read(ctx context.Context, f func(p *partition) error) error {
 	pk := caller(ctx)
-	if err := b.view.waitRev(ctx, b.committed.Load()); err != nil {
+	if err := b.follower.WaitCommitted(ctx); err != nil {
 		return storeError(err)
 	}
 	b.view.mu.RLock()
@@ -392,7 +320,7 @@ func (b *Backend) Sweep(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	b.noteCommitted(rev)
+	b.follower.Committed(rev)
 	return len(t.ops), nil
 }
 
@@ -403,7 +331,7 @@ func (b *Backend) Reset(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("appmesh: reset: %w", err)
 	}
-	b.noteCommitted(rev)
+	b.follower.Committed(rev)
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package appmesh
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net/url"
@@ -19,12 +18,9 @@ import (
 // cause a retry, never a wrong write. Records are immutable once in the
 // view (a write replaces them), so a reader may keep one after releasing mu.
 type view struct {
-	mu sync.RWMutex // guards everything below
-	// rev is the store revision the view reflects.
-	rev   int64
+	log   *slog.Logger
+	mu    sync.RWMutex // guards everything below
 	parts map[partKey]*partition
-	// changed is closed and replaced each time rev moves.
-	changed chan struct{}
 	// subscribers are called after each applied batch, without mu (see
 	// Backend.Subscribe).
 	subscribers []func(rev int64, changes []Change)
@@ -75,8 +71,8 @@ func newPartition(k partKey) *partition {
 	return &partition{key: k, meshes: map[string]*meshState{}, idem: map[string]*idemEntry{}}
 }
 
-func newView() *view {
-	return &view{parts: map[partKey]*partition{}, changed: make(chan struct{})}
+func newView(log *slog.Logger) *view {
+	return &view{log: log, parts: map[partKey]*partition{}}
 }
 
 // get returns the resource of kind in scope parent, or nil.
@@ -115,14 +111,14 @@ func (ms *meshState) count() int {
 	return n
 }
 
-// load replaces the view with the store's contents at the List revision.
-func (v *view) load(kvs []store.KV, rev int64, log *slog.Logger) {
+// Load replaces the view with the store's contents at the List revision
+// (projection.Folder).
+func (v *view) Load(kvs []store.KV, rev int64) {
 	v.mu.Lock()
 	v.parts = map[partKey]*partition{}
 	for _, kv := range kvs {
-		v.applyLocked(store.Event{Type: store.EventPut, Rev: kv.ModRevision, KV: kv}, log)
+		v.applyLocked(store.Event{Type: store.EventPut, Rev: kv.ModRevision, KV: kv})
 	}
-	v.publishLocked(rev)
 	subs := v.subscribers
 	v.mu.Unlock()
 	for _, fn := range subs {
@@ -130,20 +126,19 @@ func (v *view) load(kvs []store.KV, rev int64, log *slog.Logger) {
 	}
 }
 
-// apply folds one transaction's events into the view.
-func (v *view) apply(evs []store.Event, log *slog.Logger) {
+// Apply folds one transaction's events into the view (projection.Folder).
+func (v *view) Apply(evs []store.Event) {
 	if len(evs) == 0 {
 		return
 	}
 	v.mu.Lock()
 	var changes []Change
 	for _, ev := range evs {
-		if c, ok := v.applyLocked(ev, log); ok && !slices.Contains(changes, c) {
+		if c, ok := v.applyLocked(ev); ok && !slices.Contains(changes, c) {
 			changes = append(changes, c)
 		}
 	}
 	rev := evs[len(evs)-1].Rev
-	v.publishLocked(rev)
 	subs := v.subscribers
 	v.mu.Unlock()
 	if len(changes) > 0 {
@@ -153,34 +148,10 @@ func (v *view) apply(evs []store.Event, log *slog.Logger) {
 	}
 }
 
-func (v *view) publishLocked(rev int64) {
-	if rev > v.rev {
-		v.rev = rev
-	}
-	close(v.changed)
-	v.changed = make(chan struct{})
-}
-
-// waitRev blocks until the view reflects revision rev or ctx ends.
-func (v *view) waitRev(ctx context.Context, rev int64) error {
-	for {
-		v.mu.RLock()
-		cur, ch := v.rev, v.changed
-		v.mu.RUnlock()
-		if cur >= rev {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
 // applyLocked folds one event into the view and reports the resource it
 // changed, if any.
-func (v *view) applyLocked(ev store.Event, log *slog.Logger) (Change, bool) {
+func (v *view) applyLocked(ev store.Event) (Change, bool) {
+	log := v.log
 	pk, k, rest, ok := parseKey(ev.KV.Key)
 	if !ok {
 		log.Warn("appmesh: unknown key ignored", "key", ev.KV.Key)

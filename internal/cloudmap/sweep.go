@@ -67,7 +67,7 @@ func (b *Backend) Sweep(ctx context.Context) (int, error) {
 		if err != nil {
 			return done, err
 		}
-		b.noteCommitted(rev)
+		b.follower.Committed(rev)
 		done += n
 		keys = keys[n:]
 	}

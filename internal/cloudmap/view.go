@@ -2,7 +2,6 @@ package cloudmap
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -25,12 +24,9 @@ import (
 // immutable once in the view (an update replaces them), so a reader may keep
 // a pointer to one after releasing mu.
 type view struct {
-	mu sync.RWMutex // guards everything below
-	// rev is the store revision the view reflects.
-	rev   int64
+	log   *slog.Logger
+	mu    sync.RWMutex // guards everything below
 	parts map[partKey]*partition
-	// changed is closed and replaced each time rev moves.
-	changed chan struct{}
 	// subscribers are called after each applied batch, without mu (see
 	// Backend.Subscribe).
 	subscribers []func(rev int64, changes []Change)
@@ -122,8 +118,8 @@ func newPartition(k partKey) *partition {
 	}
 }
 
-func newView() *view {
-	return &view{parts: map[partKey]*partition{}, changed: make(chan struct{})}
+func newView(log *slog.Logger) *view {
+	return &view{log: log, parts: map[partKey]*partition{}}
 }
 
 // part returns the partition for k, or nil. Called with mu held.
@@ -139,8 +135,9 @@ func (v *view) mustPartLocked(k partKey) *partition {
 	return p
 }
 
-// load replaces the view with the store's contents at the List revision.
-func (v *view) load(kvs []store.KV, rev int64, log *slog.Logger) {
+// Load replaces the view with the store's contents at the List revision
+// (projection.Folder).
+func (v *view) Load(kvs []store.KV, rev int64) {
 	// Apply parents before children so derived fields (an instance's
 	// pre-encoded summary needs its service and namespace) are built once.
 	order := map[string]int{kindNamespace: 0, kindService: 1, kindServiceRev: 2, kindInstance: 3, kindHealth: 4}
@@ -160,9 +157,8 @@ func (v *view) load(kvs []store.KV, rev int64, log *slog.Logger) {
 	v.mu.Lock()
 	v.parts = map[partKey]*partition{}
 	for _, kv := range kvs {
-		v.applyLocked(store.Event{Type: store.EventPut, Rev: kv.ModRevision, KV: kv}, log)
+		v.applyLocked(store.Event{Type: store.EventPut, Rev: kv.ModRevision, KV: kv})
 	}
-	v.publishLocked(rev)
 	subs := v.subscribers
 	v.mu.Unlock()
 	for _, fn := range subs {
@@ -170,20 +166,16 @@ func (v *view) load(kvs []store.KV, rev int64, log *slog.Logger) {
 	}
 }
 
-// apply folds one transaction's events into the view.
-func (v *view) apply(evs []store.Event, log *slog.Logger) {
-	if len(evs) == 0 {
-		return
-	}
+// Apply folds one transaction's events into the view (projection.Folder).
+func (v *view) Apply(evs []store.Event) {
 	v.mu.Lock()
 	var changes []Change
 	for _, ev := range evs {
-		if c := v.applyLocked(ev, log); c != (Change{}) && !slices.Contains(changes, c) {
+		if c := v.applyLocked(ev); c != (Change{}) && !slices.Contains(changes, c) {
 			changes = append(changes, c)
 		}
 	}
 	rev := evs[len(evs)-1].Rev
-	v.publishLocked(rev)
 	subs := v.subscribers
 	v.mu.Unlock()
 	if len(changes) > 0 {
@@ -193,34 +185,9 @@ func (v *view) apply(evs []store.Event, log *slog.Logger) {
 	}
 }
 
-func (v *view) publishLocked(rev int64) {
-	if rev > v.rev {
-		v.rev = rev
-	}
-	close(v.changed)
-	v.changed = make(chan struct{})
-}
-
-// waitRev blocks until the view reflects revision rev or ctx ends.
-func (v *view) waitRev(ctx context.Context, rev int64) error {
-	for {
-		v.mu.RLock()
-		cur, ch := v.rev, v.changed
-		v.mu.RUnlock()
-		if cur >= rev {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
 // applyLocked folds one event into the view and returns what it changed
 // for subscribers (the zero Change for keys they do not care about).
-func (v *view) applyLocked(ev store.Event, log *slog.Logger) Change {
+func (v *view) applyLocked(ev store.Event) Change {
 	pk, kind, rest, ok := parseKey(ev.KV.Key)
 	if !ok {
 		return Change{}
@@ -237,7 +204,7 @@ func (v *view) applyLocked(ev store.Event, log *slog.Logger) Change {
 	default:
 		c = Change{}
 	}
-	v.applyEventLocked(ev, pk, kind, rest, log)
+	v.applyEventLocked(ev, pk, kind, rest)
 	if c.ServiceID != "" && c.NamespaceID == "" {
 		if s := v.parts[pk].services[c.ServiceID]; s != nil {
 			c.NamespaceID = s.rec.NamespaceID // a new service
@@ -246,7 +213,8 @@ func (v *view) applyLocked(ev store.Event, log *slog.Logger) Change {
 	return c
 }
 
-func (v *view) applyEventLocked(ev store.Event, pk partKey, kind string, rest []string, log *slog.Logger) {
+func (v *view) applyEventLocked(ev store.Event, pk partKey, kind string, rest []string) {
+	log := v.log
 	p := v.mustPartLocked(pk)
 	del := ev.Type == store.EventDelete
 	decode := func(dst any) bool {
