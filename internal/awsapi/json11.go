@@ -82,6 +82,13 @@ func (m *Mux) writeJSONError(w http.ResponseWriter, c Caller, err error) {
 	b := append([]byte(`{"__type":`), jsonString(ae.Code)...)
 	b = append(b, `,"Message":`...)
 	b = append(b, jsonString(ae.Message)...)
+	writeErrorResponse(w, ae.HTTPStatus(), contentTypeJSON11, b, ae)
+}
+
+// writeErrorResponse finishes an error body that starts with its message
+// member (the protocol's shape) with the error's extra members, and writes
+// it with the code in X-Amzn-ErrorType.
+func writeErrorResponse(w http.ResponseWriter, status int, contentType string, b []byte, ae *Error) {
 	for _, k := range slices.Sorted(maps.Keys(ae.Fields)) {
 		v, _ := json.Marshal(ae.Fields[k])
 		b = append(b, ',')
@@ -91,10 +98,10 @@ func (m *Mux) writeJSONError(w http.ResponseWriter, c Caller, err error) {
 	}
 	b = append(b, '}')
 	h := w.Header()
-	h.Set("Content-Type", contentTypeJSON11)
+	h.Set("Content-Type", contentType)
 	h.Set("X-Amzn-ErrorType", ae.Code)
 	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(ae.HTTPStatus())
+	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
 

@@ -134,21 +134,7 @@ func (h *restHandler) writeError(w http.ResponseWriter, c Caller, err error) {
 }
 
 func writeRESTError(w http.ResponseWriter, status int, ae *Error) {
-	b := append([]byte(`{"message":`), jsonString(ae.Message)...)
-	for _, k := range slices.Sorted(maps.Keys(ae.Fields)) {
-		v, _ := json.Marshal(ae.Fields[k])
-		b = append(b, ',')
-		b = append(b, jsonString(k)...)
-		b = append(b, ':')
-		b = append(b, v...)
-	}
-	b = append(b, '}')
-	hd := w.Header()
-	hd.Set("Content-Type", contentTypeJSON)
-	hd.Set("X-Amzn-ErrorType", ae.Code)
-	hd.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	writeErrorResponse(w, status, contentTypeJSON, append([]byte(`{"message":`), jsonString(ae.Message)...), ae)
 }
 
 // restField is one member of an input or output structure bound outside
