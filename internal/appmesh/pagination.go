@@ -1,9 +1,9 @@
 package appmesh
 
 import (
-	"encoding/base64"
 	"sort"
-	"strings"
+
+	"github.com/mapmesh/mapmesh/internal/awsapi"
 )
 
 // Pagination: every list is sorted by name (unique in its list and never
@@ -16,20 +16,14 @@ const tokenVersion = "am1:"
 // defaultLimit is the page size without limit.
 const defaultLimit = 100
 
-func encodeToken(last string) *string {
-	s := base64.RawURLEncoding.EncodeToString([]byte(tokenVersion + last))
-	return &s
-}
+func encodeToken(last string) *string { return awsapi.PageToken(tokenVersion, last) }
 
 func decodeToken(tok *string) (string, error) {
-	if tok == nil || *tok == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(*tok)
-	if err != nil || !strings.HasPrefix(string(b), tokenVersion) {
+	after, ok := awsapi.ParsePageToken(tokenVersion, tok)
+	if !ok {
 		return "", badRequest("The nextToken is not valid: %s", *tok)
 	}
-	return strings.TrimPrefix(string(b), tokenVersion), nil
+	return after, nil
 }
 
 // page returns the entries after token, at most limit (defaultLimit when

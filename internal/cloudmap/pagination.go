@@ -1,9 +1,9 @@
 package cloudmap
 
 import (
-	"encoding/base64"
 	"sort"
-	"strings"
+
+	"github.com/mapmesh/mapmesh/internal/awsapi"
 )
 
 // Pagination: every list sorts its items by a key that never changes for an
@@ -13,20 +13,14 @@ import (
 
 const tokenVersion = "mm1:"
 
-func encodeToken(lastKey string) *string {
-	s := base64.RawURLEncoding.EncodeToString([]byte(tokenVersion + lastKey))
-	return &s
-}
+func encodeToken(lastKey string) *string { return awsapi.PageToken(tokenVersion, lastKey) }
 
 func decodeToken(tok *string) (string, error) {
-	if tok == nil || *tok == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(*tok)
-	if err != nil || !strings.HasPrefix(string(b), tokenVersion) {
+	after, ok := awsapi.ParsePageToken(tokenVersion, tok)
+	if !ok {
 		return "", invalidInput("The NextToken is not valid: %s", *tok)
 	}
-	return strings.TrimPrefix(string(b), tokenVersion), nil
+	return after, nil
 }
 
 // paginate sorts items by key and returns the page after token, of at most
