@@ -2,6 +2,10 @@ package appmesh
 
 import "github.com/mapmesh/mapmesh/internal/awsapi"
 
+// faults are App Mesh's modeled errors for store and request failures.
+var faults = awsapi.Faults{Unavailable: "ServiceUnavailableException", Throttled: "TooManyRequestsException",
+	ThrottledStatus: 429, TooLarge: "LimitExceededException"}
+
 // API returns the App Mesh API in both versions as rest-json services:
 // 2019-01-25 (paths under /v20190125) and 2018-10-01 (paths under
 // /meshes). Each is an operation table, from wire name to method; the
@@ -18,6 +22,7 @@ func (b *Backend) api2019() *awsapi.RESTService {
 		InternalErrorCode: "InternalServerErrorException",
 		ErrorStatus:       errorStatus,
 		Routes:            restRoutes,
+		Faults:            faults,
 		Operations: map[string]awsapi.Operation{
 			"CreateGatewayRoute":     awsapi.Op(b.CreateGatewayRoute),
 			"CreateMesh":             awsapi.Op(b.CreateMesh),
@@ -68,6 +73,7 @@ func (b *Backend) api2018() *awsapi.RESTService {
 		InternalErrorCode: "InternalServerErrorException",
 		ErrorStatus:       errorStatus2018,
 		Routes:            restRoutes2018,
+		Faults:            faults,
 		Operations: map[string]awsapi.Operation{
 			"CreateMesh":            awsapi.Op(b.CreateMesh2018),
 			"CreateRoute":           awsapi.Op(b.CreateRoute2018),

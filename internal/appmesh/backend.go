@@ -53,6 +53,10 @@ type Config struct {
 	// SweepInterval is how often expired tokens are deleted (one minute
 	// when 0).
 	SweepInterval time.Duration
+	// MaxWait bounds how long a request waits for the view to reflect the
+	// writes before it (projection.DefaultMaxWait when 0); past it the
+	// request fails with a retryable error.
+	MaxWait time.Duration
 	// Now is the clock (time.Now when nil).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -66,14 +70,13 @@ const DefaultTokenRetention = 24 * time.Hour
 // in-memory view of its keys, fed by the store's watch, for every read and
 // every decision.
 type Backend struct {
-	store    store.Store
-	cfg      Config
-	now      func() time.Time
-	log      *slog.Logger
-	view     *view
-	follower *projection.Follower // feeds view; read-your-writes (WaitCommitted)
-	cancel   context.CancelFunc
-	swept    chan struct{} // closed when sweepLoop returns
+	store  store.Store
+	cfg    Config
+	now    func() time.Time
+	log    *slog.Logger
+	view   *view // every read and write goes through it
+	cancel context.CancelFunc
+	swept  chan struct{} // closed when sweepLoop returns
 }
 
 // New loads the App Mesh state from st and starts following its changes.
@@ -104,12 +107,12 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Backend, error) {
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
-	b.view = newView(b.log)
-	f, err := projection.Start(ctx, st, keyRoot, b.view, b.log, "appmesh")
+	v, err := projection.Start(ctx, st, keyRoot, projection.Domain[partKey, partition, Change](&domain{log: b.log}),
+		projection.Options{Name: "appmesh", MaxWait: cfg.MaxWait, Logger: b.log})
 	if err != nil {
 		return nil, err
 	}
-	b.follower = f
+	b.view = v
 	wctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	go b.sweepLoop(wctx)
@@ -120,7 +123,7 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Backend, error) {
 func (b *Backend) Close() error {
 	b.cancel()
 	<-b.swept
-	b.follower.Close()
+	b.view.Close()
 	return nil
 }
 
@@ -133,17 +136,13 @@ func caller(ctx context.Context) partKey {
 	return partKey{account: c.Account, region: c.Region}
 }
 
-// txn is what an update decides to commit.
-type txn struct {
-	conds []store.Cond
-	ops   []store.Op
-}
+// txn is what an update decides to commit: a projection.Txn whose puts
+// marshal records.
+type txn struct{ *projection.Txn }
 
-func (t *txn) cond(key string, modRev int64) {
-	t.conds = append(t.conds, store.Cond{Key: key, ModRevision: modRev})
-}
+func (t txn) cond(key string, modRev int64) { t.Cond(key, modRev) }
 
-func (t *txn) put(key string, rec any) {
+func (t txn) put(key string, rec any) {
 	var b []byte
 	if rec != nil {
 		var err error
@@ -151,63 +150,27 @@ func (t *txn) put(key string, rec any) {
 			panic(fmt.Sprintf("appmesh: marshal %T: %v", rec, err)) // records are plain data
 		}
 	}
-	t.ops = append(t.ops, store.Put(key, b))
+	t.Put(key, b)
 }
 
-func (t *txn) del(key string) { t.ops = append(t.ops, store.Delete(key)) }
-
-// maxAttempts bounds the retries of an update that keeps losing races.
-const maxAttempts = 64
+func (t txn) del(key string) { t.Delete(key) }
 
 // update runs decide against the current view of partition pk and commits
-// the transaction it returns, retrying on conflict with a fresher view.
-// decide runs with the view's read lock held: it must not block. It sees
-// every write this Backend committed before it.
+// the transaction it fills, retrying on conflict with a fresher view (the
+// commit loop of projection.View.Update). decide runs with the view's read
+// lock held: it must not block. It sees every write this Backend committed
+// before it.
 func (b *Backend) update(ctx context.Context, pk partKey, decide func(p *partition, t *txn) error) error {
-	for attempt := 0; ; attempt++ {
-		if err := b.follower.WaitCommitted(ctx); err != nil {
-			return storeError(err)
-		}
-		var t txn
-		b.view.mu.RLock()
-		p := b.view.parts[pk]
-		if p == nil {
-			p = newPartition(pk)
-		}
-		err := decide(p, &t)
-		b.view.mu.RUnlock()
-		if err != nil || len(t.ops) == 0 {
-			return err
-		}
-		rev, err := b.store.Txn(ctx, t.conds, t.ops)
-		if err != nil && !errors.Is(err, store.ErrConflict) {
-			return storeError(err)
-		}
-		b.follower.Committed(rev)
-		if err == nil {
-			return nil
-		}
-		if attempt >= maxAttempts {
-			return tooManyRequests()
-		}
-	}
+	return b.view.Update(ctx, pk, func(p *partition, pt *projection.Txn) error {
+		return decide(p, &txn{pt})
+	})
 }
 
-// read runs f with the view of partition pk under the read lock, once the
-// view reflects every committed write; p is an empty partition when nothing
-// exists yet.
+// read runs f with the view of the caller's partition under the read lock,
+// once the view reflects every committed write; p is an empty partition
+// when nothing exists yet.
 func (b *Backend) read(ctx context.Context, f func(p *partition) error) error {
-	pk := caller(ctx)
-	if err := b.follower.WaitCommitted(ctx); err != nil {
-		return storeError(err)
-	}
-	b.view.mu.RLock()
-	defer b.view.mu.RUnlock()
-	p := b.view.parts[pk]
-	if p == nil {
-		p = newPartition(pk)
-	}
-	return f(p)
+	return b.view.Read(ctx, caller(ctx), f)
 }
 
 // idemRecord remembers the answer to a request made with a clientToken.
@@ -298,42 +261,42 @@ func (b *Backend) sweepLoop(ctx context.Context) {
 // it deleted.
 func (b *Backend) Sweep(ctx context.Context) (int, error) {
 	cutoff := b.now().Add(-b.cfg.TokenRetention).UnixMilli()
-	var t txn
-	b.view.mu.RLock()
-	for _, p := range b.view.parts {
+	t := txn{&projection.Txn{}}
+	b.view.Range(func(_ partKey, p *partition) bool {
 		for id, r := range p.idem {
-			if r.rec.At < cutoff && len(t.ops) < 500 {
+			if r.rec.At < cutoff && t.Len() < 500 {
 				k := p.key.key(kindIdem, id)
 				t.cond(k, r.modRev)
 				t.del(k)
 			}
 		}
-	}
-	b.view.mu.RUnlock()
-	if len(t.ops) == 0 {
+		return true
+	})
+	if t.Len() == 0 {
 		return 0, nil
 	}
-	rev, err := b.store.Txn(ctx, t.conds, t.ops)
+	n := t.Len()
+	err := b.view.Commit(ctx, t.Txn)
 	if errors.Is(err, store.ErrConflict) {
 		return 0, nil // a token was reused meanwhile; the next sweep retries
 	}
 	if err != nil {
 		return 0, err
 	}
-	b.follower.Committed(rev)
-	return len(t.ops), nil
+	return n, nil
 }
 
 // Reset deletes all App Mesh state of every account and region, in one
 // transaction. It serves the opt-in test reset endpoints.
 func (b *Backend) Reset(ctx context.Context) error {
-	rev, err := b.store.Txn(ctx, nil, []store.Op{store.DeletePrefix(keyRoot)})
-	if err != nil {
-		return fmt.Errorf("appmesh: reset: %w", err)
-	}
-	b.follower.Committed(rev)
-	return nil
+	var t projection.Txn
+	t.DeletePrefix(keyRoot)
+	return b.view.Commit(ctx, &t)
 }
+
+// Check reports whether the view keeps up with the store (for health
+// endpoints): nil, or an error wrapping store.ErrUnavailable.
+func (b *Backend) Check(ctx context.Context) error { return b.view.Check(ctx) }
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 

@@ -1,13 +1,10 @@
 package appmesh
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/mapmesh/mapmesh/internal/awsapi"
-	"github.com/mapmesh/mapmesh/internal/store"
 )
 
 // The AWS errors App Mesh operations return. Their HTTP status comes from
@@ -40,14 +37,6 @@ func forbidden(format string, args ...any) *awsapi.Error {
 	return &awsapi.Error{Code: "ForbiddenException", Message: fmt.Sprintf(format, args...)}
 }
 
-func tooManyRequests() *awsapi.Error {
-	return &awsapi.Error{Code: "TooManyRequestsException", Message: "Too many concurrent changes to the same mesh; retry the request"}
-}
-
-func serviceUnavailable() *awsapi.Error {
-	return &awsapi.Error{Code: "ServiceUnavailableException", Message: "The service is shutting down or its store is unavailable; retry the request"}
-}
-
 func notFoundMessage(msg string) *awsapi.Error {
 	return &awsapi.Error{Code: "NotFoundException", Message: msg}
 }
@@ -73,21 +62,4 @@ func alreadyExists(p partKey, k rkey) *awsapi.Error {
 		return conflict(fmt.Sprintf("Mesh with name %s already exists for account %s", k.mesh, p.account))
 	}
 	return conflict(fmt.Sprintf("%s with name %s already exists in mesh %s", displayKind(k.kind), k.name, k.mesh))
-}
-
-// storeError maps a failure of the store (or of the request's context)
-// to what the client sees: a store that is closed or a request given up
-// is ServiceUnavailableException (503, retryable); anything else stays an
-// internal error, a 500 whose text the client never sees.
-func storeError(err error) error {
-	var ae *awsapi.Error
-	switch {
-	case errors.As(err, &ae):
-		return ae
-	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return serviceUnavailable()
-	case errors.Is(err, store.ErrTooLarge):
-		return limitExceeded("The request changes more resources than one transaction can hold")
-	}
-	return fmt.Errorf("appmesh: store: %w", err)
 }

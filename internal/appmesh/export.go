@@ -24,9 +24,7 @@ type Change struct {
 // view's goroutine with no lock held; it must be quick and may call Meshes
 // and Mesh. Subscribe first, then read: no change is missed.
 func (b *Backend) Subscribe(fn func(rev int64, changes []Change)) {
-	b.view.mu.Lock()
-	b.view.subscribers = append(b.view.subscribers, fn)
-	b.view.mu.Unlock()
+	b.view.Subscribe(fn)
 }
 
 // Resource is one App Mesh resource as projections see it. Exactly the
@@ -63,25 +61,29 @@ type MeshContents struct {
 
 // Meshes calls fn for every mesh of every account and region.
 func (b *Backend) Meshes(fn func(account, region, mesh string)) {
-	b.view.mu.RLock()
-	defer b.view.mu.RUnlock()
-	for pk, p := range b.view.parts {
+	b.view.Range(func(pk partKey, p *partition) bool {
 		for name, ms := range p.meshes {
 			if ms.self != nil {
 				fn(pk.account, pk.region, name)
 			}
 		}
-	}
+		return true
+	})
 }
 
 // Mesh returns one mesh and its contents.
-func (b *Backend) Mesh(account, region, name string) (MeshContents, bool) {
-	b.view.mu.RLock()
-	defer b.view.mu.RUnlock()
-	p := b.view.parts[partKey{account, region}]
-	if p == nil || p.meshes[name] == nil || p.meshes[name].self == nil {
-		return MeshContents{}, false
-	}
+func (b *Backend) Mesh(account, region, name string) (out MeshContents, ok bool) {
+	b.view.Peek(partKey{account, region}, func(p *partition) {
+		if p == nil || p.meshes[name] == nil || p.meshes[name].self == nil {
+			return
+		}
+		out, ok = p.meshContents(name), true
+	})
+	return out, ok
+}
+
+// meshContents collects a mesh and everything in it.
+func (p *partition) meshContents(name string) MeshContents {
 	ms := p.meshes[name]
 	out := MeshContents{Mesh: p.resource(ms.self)}
 	for _, l := range []struct {
@@ -103,7 +105,7 @@ func (b *Backend) Mesh(account, region, name string) (MeshContents, bool) {
 			out.GatewayRoutes = append(out.GatewayRoutes, p.resource(e))
 		}
 	}
-	return out, true
+	return out
 }
 
 func (p *partition) resource(e *entry) Resource {

@@ -97,53 +97,49 @@ func (k rkey) arn(p partKey) string {
 	return s + "/" + k.kind + "/" + k.name
 }
 
-// parseKey splits a store key into its partition and what it names: a
-// resource (kind is a resource kind), a marker (kindRev, rest = mesh or
-// allMeshes) or an idempotency record (kindIdem, rest = its id).
-func parseKey(key string) (p partKey, k rkey, rest string, ok bool) {
-	s, found := strings.CutPrefix(key, keyRoot)
-	if !found {
-		return p, k, "", false
-	}
+// parseRest splits what follows a partition's prefix in a store key into
+// what it names: a resource (kind is a resource kind), a marker (kindRev,
+// rest = mesh or allMeshes) or an idempotency record (kindIdem, rest = its
+// id).
+func parseRest(s string) (k rkey, rest string, ok bool) {
 	parts := strings.Split(s, "/")
-	if len(parts) < 4 {
-		return p, k, "", false
+	if len(parts) < 2 {
+		return k, "", false
 	}
-	p = partKey{account: parts[0], region: parts[1]}
-	k.kind = parts[2]
+	k.kind = parts[0]
 	names := make([]string, 0, 3)
-	for _, n := range parts[3:] {
+	for _, n := range parts[1:] {
 		u, err := url.PathUnescape(n)
 		if err != nil {
-			return p, k, "", false
+			return k, "", false
 		}
 		names = append(names, u)
 	}
 	switch k.kind {
 	case kindRev, kindIdem:
-		if len(parts) != 4 {
-			return p, k, "", false
+		if len(parts) != 2 {
+			return k, "", false
 		}
-		return p, k, parts[3], true
+		return k, parts[1], true
 	case kindMesh:
 		if len(names) != 1 {
-			return p, k, "", false
+			return k, "", false
 		}
 		k.mesh, k.name = names[0], names[0]
 	case kindRoute, kindGatewayRoute:
 		if len(names) != 3 {
-			return p, k, "", false
+			return k, "", false
 		}
 		k.mesh, k.parent, k.name = names[0], names[1], names[2]
 	case kindVirtualNode, kindVirtualRouter, kindVirtualService, kindVirtualGateway:
 		if len(names) != 2 {
-			return p, k, "", false
+			return k, "", false
 		}
 		k.mesh, k.name = names[0], names[1]
 	default:
-		return p, k, "", false
+		return k, "", false
 	}
-	return p, k, "", true
+	return k, "", true
 }
 
 // parseARN reads an App Mesh resource ARN:

@@ -4,27 +4,27 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/url"
-	"slices"
 	"sort"
-	"sync"
+	"strings"
 
 	"github.com/mapmesh/mapmesh/internal/store"
+	"github.com/mapmesh/mapmesh/internal/store/projection"
 )
 
-// view is the in-memory projection of every App Mesh key in the store. It
-// is built from one List and kept current by a Watch from the next
-// revision; every read answers from it, and every write decides on it, then
-// commits with conditions on the revisions it read, so a stale view can only
-// cause a retry, never a wrong write. Records are immutable once in the
-// view (a write replaces them), so a reader may keep one after releasing mu.
-type view struct {
-	log   *slog.Logger
-	mu    sync.RWMutex // guards everything below
-	parts map[partKey]*partition
-	// subscribers are called after each applied batch, without mu (see
-	// Backend.Subscribe).
-	subscribers []func(rev int64, changes []Change)
+// domain folds App Mesh's store keys into the partitions of a
+// projection.View (projection.Domain): the in-memory state every read
+// answers from and every write decides on, then commits with conditions on
+// the revisions it read, so a stale view can only cause a retry, never a
+// wrong write. Records are immutable once in the view (a write replaces
+// them), so a reader may keep one after releasing the view's lock.
+type domain struct {
+	log *slog.Logger
 }
+
+// view is the projection of every App Mesh key.
+type view = projection.View[partKey, partition, Change]
+
+var _ projection.Domain[partKey, partition, Change] = (*domain)(nil)
 
 // partition is the state of one account and region.
 type partition struct {
@@ -71,9 +71,22 @@ func newPartition(k partKey) *partition {
 	return &partition{key: k, meshes: map[string]*meshState{}, idem: map[string]*idemEntry{}}
 }
 
-func newView(log *slog.Logger) *view {
-	return &view{log: log, parts: map[partKey]*partition{}}
+// Split returns the partition of a store key and the rest of the key.
+func (d *domain) Split(key string) (partKey, string, bool) {
+	s, ok := strings.CutPrefix(key, keyRoot)
+	if !ok {
+		return partKey{}, "", false
+	}
+	account, s, ok1 := strings.Cut(s, "/")
+	region, rest, ok2 := strings.Cut(s, "/")
+	if !ok1 || !ok2 {
+		return partKey{}, "", false
+	}
+	return partKey{account: account, region: region}, rest, true
 }
+
+// NewPartition returns an empty partition.
+func (d *domain) NewPartition(k partKey) *partition { return newPartition(k) }
 
 // get returns the resource of kind in scope parent, or nil.
 func (ms *meshState) get(kind, parent, name string) *entry {
@@ -111,57 +124,16 @@ func (ms *meshState) count() int {
 	return n
 }
 
-// Load replaces the view with the store's contents at the List revision
-// (projection.Folder).
-func (v *view) Load(kvs []store.KV, rev int64) {
-	v.mu.Lock()
-	v.parts = map[partKey]*partition{}
-	for _, kv := range kvs {
-		v.applyLocked(store.Event{Type: store.EventPut, Rev: kv.ModRevision, KV: kv})
-	}
-	subs := v.subscribers
-	v.mu.Unlock()
-	for _, fn := range subs {
-		fn(rev, []Change{{}})
-	}
-}
-
-// Apply folds one transaction's events into the view (projection.Folder).
-func (v *view) Apply(evs []store.Event) {
-	if len(evs) == 0 {
-		return
-	}
-	v.mu.Lock()
-	var changes []Change
-	for _, ev := range evs {
-		if c, ok := v.applyLocked(ev); ok && !slices.Contains(changes, c) {
-			changes = append(changes, c)
-		}
-	}
-	rev := evs[len(evs)-1].Rev
-	subs := v.subscribers
-	v.mu.Unlock()
-	if len(changes) > 0 {
-		for _, fn := range subs {
-			fn(rev, changes)
-		}
-	}
-}
-
-// applyLocked folds one event into the view and reports the resource it
+// Apply folds one event into partition p and reports the resource it
 // changed, if any.
-func (v *view) applyLocked(ev store.Event) (Change, bool) {
-	log := v.log
-	pk, k, rest, ok := parseKey(ev.KV.Key)
+func (d *domain) Apply(p *partition, restKey string, ev store.Event) (Change, bool) {
+	log := d.log
+	k, rest, ok := parseRest(restKey)
 	if !ok {
 		log.Warn("appmesh: unknown key ignored", "key", ev.KV.Key)
 		return Change{}, false
 	}
-	p := v.parts[pk]
-	if p == nil {
-		p = newPartition(pk)
-		v.parts[pk] = p
-	}
+	pk := p.key
 	del := ev.Type == store.EventDelete
 	switch k.kind {
 	case kindIdem:

@@ -21,6 +21,8 @@ type JSONService struct {
 	ValidationCode string
 	// Operations maps operation names to methods.
 	Operations map[string]Operation
+	// Faults names the codes of store and request failures.
+	Faults Faults
 }
 
 const contentTypeJSON11 = "application/x-amz-json-1.1"
@@ -58,7 +60,7 @@ func (m *Mux) serveJSON11(w http.ResponseWriter, r *http.Request, c Caller, targ
 	}
 	out, err := op.call(WithCaller(r.Context(), c), in)
 	if err != nil {
-		m.writeJSONError(w, c, err)
+		m.writeJSONError(w, c, m.fault(c, svc.Faults, err))
 		return
 	}
 	resp, err := encodeJSON(body[:0], out)

@@ -35,6 +35,8 @@ type RESTService struct {
 	Routes []RESTRoute
 	// Operations maps operation names to methods.
 	Operations map[string]Operation
+	// Faults names the codes of store and request failures.
+	Faults Faults
 }
 
 // RESTRoute is the HTTP binding of one rest-json operation.
@@ -95,7 +97,7 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := h.op.call(r.Context(), in)
 	if err != nil {
-		h.writeError(w, c, err)
+		h.writeError(w, c, h.mux.fault(c, h.svc.Faults, err))
 		return
 	}
 	resp, err := encodeREST(w.Header(), body[:0], out)

@@ -11,6 +11,10 @@ func (b *Backend) API() *awsapi.JSONService {
 	return &awsapi.JSONService{
 		TargetPrefix:   TargetPrefix,
 		ValidationCode: "InvalidInput",
+		// Cloud Map's model has no error for a temporary failure:
+		// ServiceUnavailable (503) and ThrottlingException (400) are the
+		// common errors AWS's JSON services answer with.
+		Faults: awsapi.Faults{Unavailable: "ServiceUnavailable", Throttled: "ThrottlingException", TooLarge: "InvalidInput"},
 		Operations: map[string]awsapi.Operation{
 			"CreateHttpNamespace":              awsapi.Op(b.CreateHttpNamespace),
 			"CreatePrivateDnsNamespace":        awsapi.Op(b.CreatePrivateDnsNamespace),

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -54,6 +53,10 @@ type Config struct {
 	// have HealthCheckConfig too (AWS allows it only in public DNS and HTTP
 	// namespaces). Off by default.
 	HealthChecksAllNamespaces bool
+	// MaxWait bounds how long a request waits for the view to reflect the
+	// writes before it (projection.DefaultMaxWait when 0); past it the
+	// request fails with a retryable error.
+	MaxWait time.Duration
 	// Now is the clock (time.Now when nil).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -67,14 +70,14 @@ const DefaultOperationRetention = 7 * 24 * time.Hour
 // Backend implements the Cloud Map operations on a store.Store. It keeps an
 // in-memory view of its keys, fed by the store's watch, for every read.
 type Backend struct {
-	store    store.Store
-	cfg      Config
-	now      func() time.Time
-	log      *slog.Logger
-	view     *view
-	follower *projection.Follower // feeds view; read-your-writes (WaitCommitted)
-	cancel   context.CancelFunc
-	swept    chan struct{} // closed when sweepLoop returns
+	store  store.Store
+	cfg    Config
+	now    func() time.Time
+	log    *slog.Logger
+	dom    *domain
+	view   *view // every read and write goes through it
+	cancel context.CancelFunc
+	swept  chan struct{} // closed when sweepLoop returns
 }
 
 // New loads the Cloud Map state from st and starts following its changes.
@@ -105,12 +108,13 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Backend, error) {
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
-	b.view = newView(b.log)
-	f, err := projection.Start(ctx, st, keyRoot, b.view, b.log, "cloudmap")
+	b.dom = &domain{log: b.log}
+	v, err := projection.Start(ctx, st, keyRoot, projection.Domain[partKey, partition, Change](b.dom),
+		projection.Options{Name: "cloudmap", MaxWait: cfg.MaxWait, Logger: b.log})
 	if err != nil {
 		return nil, err
 	}
-	b.follower = f
+	b.view = v
 	wctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	go b.sweepLoop(wctx)
@@ -121,7 +125,7 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Backend, error) {
 func (b *Backend) Close() error {
 	b.cancel()
 	<-b.swept
-	b.follower.Close()
+	b.view.Close()
 	return nil
 }
 
@@ -134,100 +138,59 @@ func caller(ctx context.Context) (awsapi.Caller, partKey) {
 	return c, partKey{account: c.Account, region: c.Region}
 }
 
-// txn is what an update decides to commit.
+// txn is what an update decides to commit: a projection.Txn whose puts
+// marshal records and offer them to the view's record cache.
 type txn struct {
-	conds []store.Cond
-	ops   []store.Op
-	// recs are the records of the puts, by op index, for the view's cache.
-	recs map[int]any
+	*projection.Txn
+	cache *recordCache
+	// cached are the keys offered to the cache, dropped if the
+	// transaction does not commit.
+	cached []string
 }
 
-func (t *txn) cond(key string, modRev int64) {
-	t.conds = append(t.conds, store.Cond{Key: key, ModRevision: modRev})
-}
+func (t *txn) cond(key string, modRev int64) { t.Cond(key, modRev) }
 
 func (t *txn) put(key string, rec any) {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		panic(fmt.Sprintf("cloudmap: marshal %T: %v", rec, err)) // records are plain data
 	}
-	if t.recs == nil {
-		t.recs = map[int]any{}
+	if len(t.cached) == 0 {
+		t.OnDone(func(committed bool, _ int64) {
+			if !committed {
+				t.cache.drop(t.cached)
+			}
+		})
 	}
-	t.recs[len(t.ops)] = rec
-	t.ops = append(t.ops, store.Put(key, b))
+	t.cache.add(key, b, rec)
+	t.cached = append(t.cached, key)
+	t.Put(key, b)
 }
 
-// cache offers the records of t to the view before t is committed, and
-// returns the keys to drop if the commit fails.
-func (t *txn) cache(c *recordCache) []string {
-	keys := make([]string, 0, len(t.recs))
-	for i, rec := range t.recs {
-		op := t.ops[i]
-		c.add(op.Key, op.Value, rec)
-		keys = append(keys, op.Key)
-	}
-	return keys
-}
+func (t *txn) touch(key string) { t.Put(key, nil) }
 
-func (t *txn) touch(key string) { t.ops = append(t.ops, store.Put(key, nil)) }
-
-func (t *txn) del(key string) { t.ops = append(t.ops, store.Delete(key)) }
-
-// maxAttempts bounds the retries of an update that keeps losing races.
-const maxAttempts = 64
+func (t *txn) del(key string) { t.Delete(key) }
 
 // update runs decide against the current view of partition pk and commits
-// the transaction it returns, retrying on conflict with a fresher view. A
-// nil partition means no state exists yet for the account and region.
-// decide runs with the view's read lock held: it must not block. It sees
-// every write committed before it (see committed).
+// the transaction it fills, retrying on conflict with a fresher view (the
+// commit loop of projection.View.Update). A partition without state is
+// empty. decide runs with the view's read lock held: it must not block. It
+// sees every write committed before it.
 func (b *Backend) update(ctx context.Context, pk partKey, decide func(p *partition, t *txn) error) error {
-	for attempt := 0; ; attempt++ {
-		if err := b.follower.WaitCommitted(ctx); err != nil {
-			return err
-		}
-		var t txn
-		b.view.mu.RLock()
-		p := b.view.partLocked(pk)
-		if p == nil {
-			p = newPartition(pk)
-		}
-		err := decide(p, &t)
-		b.view.mu.RUnlock()
-		if err != nil || len(t.ops) == 0 {
-			return err
-		}
-		cached := t.cache(&b.view.written)
-		rev, err := b.store.Txn(ctx, t.conds, t.ops)
-		if err != nil {
-			b.view.written.drop(cached)
-		}
-		if err != nil && !errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("cloudmap: commit: %w", err)
-		}
-		b.follower.Committed(rev)
-		if err == nil {
-			return nil
-		}
-		if attempt >= maxAttempts {
-			return &awsapi.Error{Code: "ThrottlingException", Message: "Too many concurrent changes to the same resources; retry the request"}
-		}
-	}
+	return b.view.Update(ctx, pk, func(p *partition, pt *projection.Txn) error {
+		return decide(p, &txn{Txn: pt, cache: &b.dom.written})
+	})
 }
 
 // read runs f with the view of partition pk under the read lock, once the
-// view reflects every committed write (or ctx has ended: the answer is then
-// not awaited anyway); p is an empty partition when nothing exists yet.
-func (b *Backend) read(ctx context.Context, pk partKey, f func(p *partition)) {
-	_ = b.follower.WaitCommitted(ctx)
-	b.view.mu.RLock()
-	defer b.view.mu.RUnlock()
-	p := b.view.partLocked(pk)
-	if p == nil {
-		p = newPartition(pk)
-	}
-	f(p)
+// view reflects every write this process committed; p is an empty
+// partition when nothing exists yet. It fails (and f does not run) when
+// that wait fails.
+func (b *Backend) read(ctx context.Context, pk partKey, f func(p *partition)) error {
+	return b.view.Read(ctx, pk, func(p *partition) error {
+		f(p)
+		return nil
+	})
 }
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -274,10 +237,11 @@ func deref(s *string) string {
 // Reset deletes all Cloud Map state of every account and region, in one
 // transaction. It serves the opt-in test reset endpoints.
 func (b *Backend) Reset(ctx context.Context) error {
-	rev, err := b.store.Txn(ctx, nil, []store.Op{store.DeletePrefix(keyRoot)})
-	if err != nil {
-		return fmt.Errorf("cloudmap: reset: %w", err)
-	}
-	b.follower.Committed(rev)
-	return nil
+	var t projection.Txn
+	t.DeletePrefix(keyRoot)
+	return b.view.Commit(ctx, &t)
 }
+
+// Check reports whether the view keeps up with the store (for health
+// endpoints): nil, or an error wrapping store.ErrUnavailable.
+func (b *Backend) Check(ctx context.Context) error { return b.view.Check(ctx) }

@@ -373,3 +373,80 @@ func TestSweepExpiresOperations(t *testing.T) {
 		}
 	})
 }
+
+// TestInstanceQuotaUnderConcurrency: 400 concurrent registrations of new
+// instances never take a service past its quota, nor a namespace past its
+// own; every refusal is ResourceLimitExceeded; no reservation outlives its
+// registration.
+func TestInstanceQuotaUnderConcurrency(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		q           Quotas
+		services    int
+		wantPerSvc  int
+		wantInTotal int
+	}{
+		{"per service", Quotas{InstancesPerService: 100, InstancesPerNamespace: 100_000}, 1, 100, 100},
+		{"per namespace", Quotas{InstancesPerService: 1000, InstancesPerNamespace: 150}, 4, -1, 150},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, Config{Quotas: tc.q})
+			_, svc0 := e.httpService("quota", "s0", false)
+			nsID := *must(e.b.GetService(e.ctx, &GetServiceInput{ID: &svc0})).Service.NamespaceID
+			svcs := []string{svc0}
+			for i := 1; i < tc.services; i++ {
+				s := must(e.b.CreateService(e.ctx, &CreateServiceInput{Name: str(fmt.Sprint("s", i)), NamespaceID: &nsID}))
+				svcs = append(svcs, *s.Service.ID)
+			}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			ok, refused := 0, 0
+			start := make(chan struct{})
+			for i := range 400 {
+				wg.Go(func() {
+					<-start
+					svcID, id := svcs[i%len(svcs)], fmt.Sprint("i-", i)
+					_, err := e.b.RegisterInstance(e.ctx, &RegisterInstanceInput{ServiceID: &svcID, InstanceID: &id,
+						Attributes: map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.1"}})
+					mu.Lock()
+					defer mu.Unlock()
+					switch code(err) {
+					case "":
+						ok++
+					case "ResourceLimitExceeded":
+						refused++
+					default:
+						t.Errorf("RegisterInstance(%s) = %v; want success or ResourceLimitExceeded", id, err)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			total := 0
+			for _, svcID := range svcs {
+				n := 0
+				for tok := (*string)(nil); ; {
+					out := must(e.b.ListInstances(e.ctx, &ListInstancesInput{ServiceID: &svcID, NextToken: tok}))
+					n += len(out.Instances)
+					if tok = out.NextToken; tok == nil {
+						break
+					}
+				}
+				if tc.wantPerSvc >= 0 && n != tc.wantPerSvc {
+					t.Errorf("service %s holds %d instances; want the quota's %d", svcID, n, tc.wantPerSvc)
+				}
+				got := must(e.b.GetService(e.ctx, &GetServiceInput{ID: &svcID})).Service.InstanceCount
+				if int(*got) != n {
+					t.Errorf("service %s InstanceCount = %d; ListInstances has %d", svcID, *got, n)
+				}
+				total += n
+			}
+			if total != tc.wantInTotal || ok != total || ok+refused != 400 {
+				t.Errorf("registered %d, refused %d, namespace holds %d; want %d registered and held", ok, refused, total, tc.wantInTotal)
+			}
+			if n := e.b.dom.adding.held(); n != 0 {
+				t.Errorf("%d reservations left after every registration ended; want 0", n)
+			}
+		})
+	}
+}

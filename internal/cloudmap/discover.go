@@ -100,7 +100,7 @@ func (b *Backend) DiscoverInstances(ctx context.Context, in *DiscoverInstancesIn
 	defer func() { *scratch = (*scratch)[:0]; scratchPool.Put(scratch) }()
 	out := &discovered{}
 	var err error
-	b.read(ctx, pk, func(p *partition) {
+	if werr := b.read(ctx, pk, func(p *partition) {
 		var s *service
 		if s, err = p.lookupService(*in.NamespaceName, *in.ServiceName); err != nil {
 			return
@@ -131,7 +131,9 @@ func (b *Backend) DiscoverInstances(ctx context.Context, in *DiscoverInstancesIn
 			cand = filterHealth(cand, filter)
 		}
 		*scratch = cand
-	})
+	}); werr != nil {
+		return nil, werr
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -187,12 +189,14 @@ func (b *Backend) DiscoverInstancesRevision(ctx context.Context, in *DiscoverIns
 	}
 	var out *DiscoverInstancesRevisionOutput
 	var err error
-	b.read(ctx, pk, func(p *partition) {
+	if werr := b.read(ctx, pk, func(p *partition) {
 		var s *service
 		if s, err = p.lookupService(*in.NamespaceName, *in.ServiceName); err == nil {
 			rev := s.instancesRevision()
 			out = &DiscoverInstancesRevisionOutput{InstancesRevision: &rev}
 		}
-	})
+	}); werr != nil {
+		return nil, werr
+	}
 	return out, err
 }

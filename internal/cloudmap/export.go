@@ -29,9 +29,7 @@ type Change struct {
 // field empty means anything may have changed (the view was reloaded):
 // read everything again. Subscribe first, then read: no change is missed.
 func (b *Backend) Subscribe(fn func(rev int64, changes []Change)) {
-	b.view.mu.Lock()
-	b.view.subscribers = append(b.view.subscribers, fn)
-	b.view.mu.Unlock()
+	b.view.Subscribe(fn)
 }
 
 // NamespaceInfo is a namespace as projections see it.
@@ -114,69 +112,65 @@ func (in *InstanceInfo) HealthChangesAt() int64 {
 
 // Namespaces calls fn for every namespace of every account and region.
 func (b *Backend) Namespaces(fn func(NamespaceInfo)) {
-	b.view.mu.RLock()
-	defer b.view.mu.RUnlock()
-	for _, p := range b.view.parts {
+	b.view.Range(func(_ partKey, p *partition) bool {
 		for _, ns := range p.namespaces {
 			fn(p.namespaceInfo(ns))
 		}
-	}
+		return true
+	})
 }
 
 // Namespace returns one namespace.
-func (b *Backend) Namespace(account, region, id string) (NamespaceInfo, bool) {
-	b.view.mu.RLock()
-	defer b.view.mu.RUnlock()
-	p := b.view.parts[partKey{account, region}]
-	if p == nil || p.namespaces[id] == nil {
-		return NamespaceInfo{}, false
-	}
-	return p.namespaceInfo(p.namespaces[id]), true
+func (b *Backend) Namespace(account, region, id string) (info NamespaceInfo, ok bool) {
+	b.view.Peek(partKey{account, region}, func(p *partition) {
+		if p != nil && p.namespaces[id] != nil {
+			info, ok = p.namespaceInfo(p.namespaces[id]), true
+		}
+	})
+	return info, ok
 }
 
 // Services returns the services of a namespace (without instances).
 func (b *Backend) Services(account, region, nsID string) []ServiceInfo {
-	b.view.mu.RLock()
-	defer b.view.mu.RUnlock()
-	p := b.view.parts[partKey{account, region}]
-	if p == nil || p.namespaces[nsID] == nil {
-		return nil
-	}
 	var out []ServiceInfo
-	for _, s := range p.namespaces[nsID].services {
-		out = append(out, p.serviceInfo(s))
-	}
+	b.view.Peek(partKey{account, region}, func(p *partition) {
+		if p == nil || p.namespaces[nsID] == nil {
+			return
+		}
+		for _, s := range p.namespaces[nsID].services {
+			out = append(out, p.serviceInfo(s))
+		}
+	})
 	return out
 }
 
 // ServiceInfo returns one service without its instances (cheap: for
 // deciding whether a change concerns the caller at all).
-func (b *Backend) ServiceInfo(account, region, id string) (ServiceInfo, bool) {
-	b.view.mu.RLock()
-	defer b.view.mu.RUnlock()
-	p := b.view.parts[partKey{account, region}]
-	if p == nil || p.services[id] == nil {
-		return ServiceInfo{}, false
-	}
-	return p.serviceInfo(p.services[id]), true
+func (b *Backend) ServiceInfo(account, region, id string) (info ServiceInfo, ok bool) {
+	b.view.Peek(partKey{account, region}, func(p *partition) {
+		if p != nil && p.services[id] != nil {
+			info, ok = p.serviceInfo(p.services[id]), true
+		}
+	})
+	return info, ok
 }
 
 // Service returns one service and its instances.
-func (b *Backend) Service(account, region, id string) (ServiceInfo, []InstanceInfo, bool) {
-	b.view.mu.RLock()
-	defer b.view.mu.RUnlock()
-	p := b.view.parts[partKey{account, region}]
-	if p == nil || p.services[id] == nil {
-		return ServiceInfo{}, nil, false
-	}
-	s := p.services[id]
-	insts := make([]InstanceInfo, 0, len(s.set.list))
-	checked := s.rec.healthChecked()
-	for _, in := range s.set.list {
-		insts = append(insts, InstanceInfo{ID: in.rec.ID, Attributes: in.rec.Attributes, Revision: in.modRev,
-			health: s.set.health[in.rec.ID], checked: checked})
-	}
-	return p.serviceInfo(s), insts, true
+func (b *Backend) Service(account, region, id string) (info ServiceInfo, insts []InstanceInfo, ok bool) {
+	b.view.Peek(partKey{account, region}, func(p *partition) {
+		if p == nil || p.services[id] == nil {
+			return
+		}
+		s := p.services[id]
+		insts = make([]InstanceInfo, 0, len(s.set.list))
+		checked := s.rec.healthChecked()
+		for _, in := range s.set.list {
+			insts = append(insts, InstanceInfo{ID: in.rec.ID, Attributes: in.rec.Attributes, Revision: in.modRev,
+				health: s.set.health[in.rec.ID], checked: checked})
+		}
+		info, ok = p.serviceInfo(s), true
+	})
+	return info, insts, ok
 }
 
 func (p *partition) namespaceInfo(ns *namespace) NamespaceInfo {

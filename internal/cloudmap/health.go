@@ -114,7 +114,7 @@ func (b *Backend) GetInstancesHealthStatus(ctx context.Context, in *GetInstances
 	type item struct{ id, status string }
 	var items []item
 	var err error
-	b.read(ctx, pk, func(p *partition) {
+	if werr := b.read(ctx, pk, func(p *partition) {
 		var s *service
 		if s, err = p.service(*in.ServiceID); err != nil {
 			return
@@ -132,7 +132,9 @@ func (b *Backend) GetInstancesHealthStatus(ctx context.Context, in *GetInstances
 			}
 			items = append(items, item{id, s.set.healthOf(&s.rec, id, now)})
 		}
-	})
+	}); werr != nil {
+		return nil, werr
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -130,7 +130,7 @@ func (b *Backend) RegisterInstance(ctx context.Context, in *RegisterInstanceInpu
 		}
 		old := s.set.byID[instID]
 		if old == nil {
-			if err := b.checkInstanceQuotas(p, t, s, ns); err != nil {
+			if err := b.checkInstanceQuotas(p, t, s, ns, p.key.key(kindInstance, svcID, instID)); err != nil {
 				return err
 			}
 		}
@@ -172,28 +172,33 @@ func (b *Backend) RegisterInstance(ctx context.Context, in *RegisterInstanceInpu
 }
 
 // quotaSlack is how close to an instance quota registrations start to be
-// serialized. Far from the limit, concurrent registrations never conflict;
-// within quotaSlack of it, each new instance puts a condition on the
-// markers every registration writes, so that concurrent ones retry against
-// a fresh count and the quota is never exceeded.
+// serialized across processes (see quota.go). Far from the limit,
+// concurrent registrations never conflict; within quotaSlack of it, each
+// new instance puts a condition on the markers every registration writes,
+// so that writers of other processes sharing the store retry against a
+// fresh count. In this process the reservations keep the count exact.
 const quotaSlack = 64
 
-// checkInstanceQuotas refuses a new instance of s beyond the per-service or
-// per-namespace quota, and near a quota adds the conditions that keep it
-// exact under concurrency.
-func (b *Backend) checkInstanceQuotas(p *partition, t *txn, s *service, ns *namespace) error {
+// checkInstanceQuotas refuses a new instance of s, to be written at key,
+// beyond the per-service or per-namespace quota, counting the instances
+// this process is adding; it reserves the instance until the view holds it
+// (or the transaction fails), and near a quota adds the conditions that
+// keep it exact across processes.
+func (b *Backend) checkInstanceQuotas(p *partition, t *txn, s *service, ns *namespace, key string) error {
 	q := b.cfg.Quotas
 	n := s.instanceCount()
-	if n >= q.InstancesPerService {
-		return resourceLimitExceeded("The maximum number of instances per service (%d) has been reached", q.InstancesPerService)
-	}
 	total := 0
 	for _, other := range ns.services {
 		total += other.instanceCount()
 	}
-	if total >= q.InstancesPerNamespace {
+	svcScope, nsScope := scope{p.key, s.rec.ID}, scope{p.key, ns.rec.ID}
+	if !b.dom.adding.reserve(key, svcScope, nsScope, n, total, q.InstancesPerService, q.InstancesPerNamespace) {
+		if n+b.dom.adding.count(svcScope) >= q.InstancesPerService {
+			return resourceLimitExceeded("The maximum number of instances per service (%d) has been reached", q.InstancesPerService)
+		}
 		return resourceLimitExceeded("The maximum number of instances per namespace (%d) has been reached", q.InstancesPerNamespace)
 	}
+	t.OnDone(func(committed bool, rev int64) { b.dom.adding.done(key, committed, rev) })
 	switch {
 	case total+quotaSlack >= q.InstancesPerNamespace:
 		for _, other := range ns.services {
@@ -238,7 +243,7 @@ func (b *Backend) GetInstance(ctx context.Context, in *GetInstanceInput) (*GetIn
 	_, pk := caller(ctx)
 	var out *GetInstanceOutput
 	var err error
-	b.read(ctx, pk, func(p *partition) {
+	if werr := b.read(ctx, pk, func(p *partition) {
 		var s *service
 		if s, err = p.service(*in.ServiceID); err != nil {
 			return
@@ -251,7 +256,9 @@ func (b *Backend) GetInstance(ctx context.Context, in *GetInstanceInput) (*GetIn
 		r := &inst.rec
 		out = &GetInstanceOutput{ResourceOwner: str(p.key.account), Instance: &Instance{ID: str(r.ID),
 			CreatorRequestID: optStr(r.CreatorRequestID), Attributes: maps.Clone(r.Attributes), CreatedByAccount: str(r.CreatedByAccount)}}
-	})
+	}); werr != nil {
+		return nil, werr
+	}
 	return out, err
 }
 
@@ -260,7 +267,7 @@ func (b *Backend) ListInstances(ctx context.Context, in *ListInstancesInput) (*L
 	_, pk := caller(ctx)
 	var items []InstanceSummary
 	var err error
-	b.read(ctx, pk, func(p *partition) {
+	if werr := b.read(ctx, pk, func(p *partition) {
 		var s *service
 		if s, err = p.service(*in.ServiceID); err != nil {
 			return
@@ -270,7 +277,9 @@ func (b *Backend) ListInstances(ctx context.Context, in *ListInstancesInput) (*L
 			r := &inst.rec
 			items = append(items, InstanceSummary{ID: str(r.ID), Attributes: maps.Clone(r.Attributes), CreatedByAccount: str(r.CreatedByAccount)})
 		}
-	})
+	}); werr != nil {
+		return nil, werr
+	}
 	if err != nil {
 		return nil, err
 	}

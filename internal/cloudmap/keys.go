@@ -56,25 +56,20 @@ func (p partKey) key(kind string, parts ...string) string {
 	return b.String()
 }
 
-// parseKey splits a store key into its partition, kind and the rest.
-func parseKey(key string) (p partKey, kind string, rest []string, ok bool) {
-	s, found := strings.CutPrefix(key, keyRoot)
-	if !found {
-		return p, "", nil, false
+// parseRest splits what follows a partition's prefix in a store key into
+// its kind and the rest.
+func parseRest(s string) (kind string, rest []string, ok bool) {
+	kind, tail, ok := strings.Cut(s, "/")
+	if !ok {
+		return "", nil, false
 	}
-	parts := strings.SplitN(s, "/", 4)
-	if len(parts) < 4 {
-		return p, "", nil, false
-	}
-	p = partKey{account: parts[0], region: parts[1]}
-	kind = parts[2]
 	switch kind {
 	case kindInstance, kindHealth, kindServiceName:
-		a, b, ok := strings.Cut(parts[3], "/")
+		a, b, ok := strings.Cut(tail, "/")
 		if !ok {
-			return p, "", nil, false
+			return "", nil, false
 		}
-		return p, kind, []string{a, b}, true
+		return kind, []string{a, b}, true
 	}
-	return p, kind, []string{parts[3]}, true
+	return kind, []string{tail}, true
 }

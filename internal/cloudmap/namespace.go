@@ -265,12 +265,14 @@ func (b *Backend) GetNamespace(ctx context.Context, in *GetNamespaceInput) (*Get
 	_, pk := caller(ctx)
 	var out *GetNamespaceOutput
 	var err error
-	b.read(ctx, pk, func(p *partition) {
+	if werr := b.read(ctx, pk, func(p *partition) {
 		var ns *namespace
 		if ns, err = p.namespace(*in.ID); err == nil {
 			out = &GetNamespaceOutput{Namespace: p.namespaceOutput(ns)}
 		}
-	})
+	}); werr != nil {
+		return nil, werr
+	}
 	return out, err
 }
 
@@ -310,7 +312,7 @@ func (b *Backend) ListNamespaces(ctx context.Context, in *ListNamespacesInput) (
 		return nil, err
 	}
 	var items []NamespaceSummary
-	b.read(ctx, pk, func(p *partition) {
+	if werr := b.read(ctx, pk, func(p *partition) {
 	next:
 		for _, ns := range p.namespaces {
 			for _, f := range filters {
@@ -323,7 +325,9 @@ func (b *Backend) ListNamespaces(ctx context.Context, in *ListNamespacesInput) (
 				Type: n.Type, Description: n.Description, ServiceCount: n.ServiceCount, Properties: n.Properties,
 				CreateDate: n.CreateDate})
 		}
-	})
+	}); werr != nil {
+		return nil, werr
+	}
 	page, tok, err := paginate(items, func(s NamespaceSummary) string { return *s.ID }, in.MaxResults, 100, in.NextToken)
 	if err != nil {
 		return nil, err

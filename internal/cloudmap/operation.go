@@ -173,11 +173,13 @@ func (b *Backend) GetOperation(ctx context.Context, in *GetOperationInput) (*Get
 		return nil, operationNotFound(*in.OperationID)
 	}
 	var out *GetOperationOutput
-	b.read(ctx, pk, func(p *partition) {
+	if werr := b.read(ctx, pk, func(p *partition) {
 		if op := p.ops[*in.OperationID]; op != nil {
 			out = &GetOperationOutput{Operation: op.output(c.Account)}
 		}
-	})
+	}); werr != nil {
+		return nil, werr
+	}
 	if out == nil {
 		return nil, operationNotFound(*in.OperationID)
 	}
@@ -273,7 +275,7 @@ func (b *Backend) ListOperations(ctx context.Context, in *ListOperationsInput) (
 	}
 	type item struct{ id, status, key string }
 	var items []item
-	b.read(ctx, pk, func(p *partition) {
+	if werr := b.read(ctx, pk, func(p *partition) {
 	next:
 		for _, op := range p.ops {
 			for _, f := range filters {
@@ -283,7 +285,9 @@ func (b *Backend) ListOperations(ctx context.Context, in *ListOperationsInput) (
 			}
 			items = append(items, item{op.rec.ID, op.rec.Status, sortKeyTime(op.rec.CreateDate, op.rec.ID)})
 		}
-	})
+	}); werr != nil {
+		return nil, werr
+	}
 	page, tok, err := paginate(items, func(i item) string { return i.key }, in.MaxResults, 100, in.NextToken)
 	if err != nil {
 		return nil, err

@@ -181,7 +181,10 @@ func (b *Backend) CreateService(ctx context.Context, in *CreateServiceInput) (*C
 		if len(ns.services) >= b.cfg.Quotas.ServicesPerNamespace {
 			return resourceLimitExceeded("The maximum number of services per namespace (%d) has been reached", b.cfg.Quotas.ServicesPerNamespace)
 		}
-		id := "srv-" + hashID(16, p.key.account, p.key.region, ns.rec.ID, nameKey)
+		// A random ID, as AWS gives: a service deleted and created again
+		// under the same name is a new service, and tools that kept the old
+		// ID get ServiceNotFound instead of silently addressing the new one.
+		id := "srv-" + randomID(16)
 		rec := &svcRecord{V: 1, ID: id, NamespaceID: ns.rec.ID, Name: name, NameKey: nameKey, Description: deref(in.Description),
 			Type: svcHTTP, CreateDate: ms(b.now()), CreatorRequestID: token, CreatedByAccount: c.Account}
 		if in.HealthCheckConfig != nil && in.HealthCheckCustomConfig != nil {
@@ -309,12 +312,14 @@ func (b *Backend) GetService(ctx context.Context, in *GetServiceInput) (*GetServ
 	_, pk := caller(ctx)
 	var out *GetServiceOutput
 	var err error
-	b.read(ctx, pk, func(p *partition) {
+	if werr := b.read(ctx, pk, func(p *partition) {
 		var s *service
 		if s, err = p.service(*in.ID); err == nil {
 			out = &GetServiceOutput{Service: p.serviceOutput(s)}
 		}
-	})
+	}); werr != nil {
+		return nil, werr
+	}
 	return out, err
 }
 
@@ -346,7 +351,7 @@ func (b *Backend) ListServices(ctx context.Context, in *ListServicesInput) (*Lis
 		}
 	}
 	var items []ServiceSummary
-	b.read(ctx, pk, func(p *partition) {
+	if werr := b.read(ctx, pk, func(p *partition) {
 	next:
 		for _, s := range p.services {
 			for _, f := range filters {
@@ -363,7 +368,9 @@ func (b *Backend) ListServices(ctx context.Context, in *ListServicesInput) (*Lis
 				CreatedByAccount: str(r.CreatedByAccount),
 			})
 		}
-	})
+	}); werr != nil {
+		return nil, werr
+	}
 	page, tok, err := paginate(items, func(s ServiceSummary) string { return *s.ID }, in.MaxResults, 100, in.NextToken)
 	if err != nil {
 		return nil, err
@@ -514,7 +521,7 @@ func (b *Backend) GetServiceAttributes(ctx context.Context, in *GetServiceAttrib
 	_, pk := caller(ctx)
 	var out *GetServiceAttributesOutput
 	var err error
-	b.read(ctx, pk, func(p *partition) {
+	if werr := b.read(ctx, pk, func(p *partition) {
 		var s *service
 		if s, err = p.service(*in.ServiceID); err == nil {
 			attrs := maps.Clone(s.rec.Attributes)
@@ -524,7 +531,9 @@ func (b *Backend) GetServiceAttributes(ctx context.Context, in *GetServiceAttrib
 			out = &GetServiceAttributesOutput{ServiceAttributes: &ServiceAttributes{
 				ServiceARN: str(p.arn("service", s.rec.ID)), ResourceOwner: str(p.key.account), Attributes: attrs}}
 		}
-	})
+	}); werr != nil {
+		return nil, werr
+	}
 	return out, err
 }
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/mapmesh/mapmesh/internal/store"
+	"github.com/mapmesh/mapmesh/internal/store/projection"
 )
 
 // Operations and the idempotency records that answer retried requests are
@@ -39,8 +39,7 @@ func (b *Backend) sweepLoop(ctx context.Context) {
 func (b *Backend) Sweep(ctx context.Context) (int, error) {
 	cutoff := ms(b.now().Add(-b.cfg.OperationRetention))
 	var keys []string
-	b.view.mu.RLock()
-	for _, p := range b.view.parts {
+	b.view.Range(func(_ partKey, p *partition) bool {
 		for id, op := range p.ops {
 			if op.rec.UpdateDate < cutoff {
 				keys = append(keys, p.key.key(kindOperation, opKeyTail(op.rec.CreateDate, id)))
@@ -54,20 +53,18 @@ func (b *Backend) Sweep(ctx context.Context) (int, error) {
 				keys = append(keys, p.key.key(kindIdempotency, k))
 			}
 		}
-	}
-	b.view.mu.RUnlock()
+		return true
+	})
 	done := 0
 	for len(keys) > 0 {
 		n := min(len(keys), maxSweepKeys)
-		ops := make([]store.Op, n)
-		for i, k := range keys[:n] {
-			ops[i] = store.Delete(k)
+		var t projection.Txn
+		for _, k := range keys[:n] {
+			t.Delete(k)
 		}
-		rev, err := b.store.Txn(ctx, nil, ops)
-		if err != nil {
+		if err := b.view.Commit(ctx, &t); err != nil {
 			return done, err
 		}
-		b.follower.Committed(rev)
 		done += n
 		keys = keys[n:]
 	}

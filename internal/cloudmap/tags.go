@@ -130,11 +130,13 @@ func (b *Backend) ListTagsForResource(ctx context.Context, in *ListTagsForResour
 	_, pk := caller(ctx)
 	var out *ListTagsForResourceOutput
 	var err error
-	b.read(ctx, pk, func(p *partition) {
+	if werr := b.read(ctx, pk, func(p *partition) {
 		var tags []tagRecord
 		if _, _, tags, _, err = p.taggable(*in.ResourceARN); err == nil {
 			out = &ListTagsForResourceOutput{Tags: tagsOutput(tags)}
 		}
-	})
+	}); werr != nil {
+		return nil, werr
+	}
 	return out, err
 }

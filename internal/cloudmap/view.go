@@ -6,34 +6,36 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
-	"slices"
-	"sort"
 	"strings"
 	"sync"
 
 	"github.com/mapmesh/mapmesh/internal/store"
+	"github.com/mapmesh/mapmesh/internal/store/projection"
 )
 
-// view is the in-memory projection of every Cloud Map key in the store. It
-// is built from one List and kept current by a Watch from the next revision;
-// every read of the API answers from it, and every write reads it to decide,
-// then commits with conditions on the revisions it read, so a stale view can
-// only cause a retry, never a wrong write.
+// domain folds Cloud Map's store keys into the partitions of a
+// projection.View (projection.Domain): the in-memory state every read of
+// the API answers from, and every write decides on, then commits with
+// conditions on the revisions it read, so a stale view can only cause a
+// retry, never a wrong write.
 //
-// Namespaces and services are updated in place, under mu. Instances are
-// immutable once in the view (an update replaces them), so a reader may keep
-// a pointer to one after releasing mu.
-type view struct {
-	log   *slog.Logger
-	mu    sync.RWMutex // guards everything below
-	parts map[partKey]*partition
-	// subscribers are called after each applied batch, without mu (see
-	// Backend.Subscribe).
-	subscribers []func(rev int64, changes []Change)
+// Namespaces and services are updated in place, under the view's lock.
+// Instances are immutable once in the view (an update replaces them), so a
+// reader may keep a pointer to one after releasing the lock.
+type domain struct {
+	log *slog.Logger
 	// written holds the records this process is about to commit, so that
 	// applying their events needs no JSON decoding (see recordCache).
 	written recordCache
+	// adding counts the instances this process is adding (see
+	// reservations), for exact quotas.
+	adding reservations
 }
+
+// view is the projection of every Cloud Map key.
+type view = projection.View[partKey, partition, Change]
+
+var _ projection.Domain[partKey, partition, Change] = (*domain)(nil)
 
 // recordCache maps a key to the record a writer is committing under it,
 // with the exact bytes. When the event for that key arrives with those
@@ -55,6 +57,12 @@ func (c *recordCache) add(key string, value []byte, rec any) {
 		c.m = map[string]cachedRecord{}
 	}
 	c.m[key] = cachedRecord{value, rec}
+	c.mu.Unlock()
+}
+
+func (c *recordCache) reset() {
+	c.mu.Lock()
+	c.m = nil
 	c.mu.Unlock()
 }
 
@@ -118,107 +126,85 @@ func newPartition(k partKey) *partition {
 	}
 }
 
-func newView(log *slog.Logger) *view {
-	return &view{log: log, parts: map[partKey]*partition{}}
-}
-
-// part returns the partition for k, or nil. Called with mu held.
-func (v *view) partLocked(k partKey) *partition { return v.parts[k] }
-
-// mustPartLocked returns the partition for k, creating it. Called with mu held for writing.
-func (v *view) mustPartLocked(k partKey) *partition {
-	p := v.parts[k]
-	if p == nil {
-		p = newPartition(k)
-		v.parts[k] = p
-	}
-	return p
-}
-
-// Load replaces the view with the store's contents at the List revision
-// (projection.Folder).
-func (v *view) Load(kvs []store.KV, rev int64) {
-	// Apply parents before children so derived fields (an instance's
-	// pre-encoded summary needs its service and namespace) are built once.
-	order := map[string]int{kindNamespace: 0, kindService: 1, kindServiceRev: 2, kindInstance: 3, kindHealth: 4}
-	sort.SliceStable(kvs, func(i, j int) bool {
-		_, ki, _, _ := parseKey(kvs[i].Key)
-		_, kj, _, _ := parseKey(kvs[j].Key)
-		oi, ok := order[ki]
-		if !ok {
-			oi = 9
-		}
-		oj, ok := order[kj]
-		if !ok {
-			oj = 9
-		}
-		return oi < oj
-	})
-	v.mu.Lock()
-	v.parts = map[partKey]*partition{}
-	for _, kv := range kvs {
-		v.applyLocked(store.Event{Type: store.EventPut, Rev: kv.ModRevision, KV: kv})
-	}
-	subs := v.subscribers
-	v.mu.Unlock()
-	for _, fn := range subs {
-		fn(rev, []Change{{}})
-	}
-}
-
-// Apply folds one transaction's events into the view (projection.Folder).
-func (v *view) Apply(evs []store.Event) {
-	v.mu.Lock()
-	var changes []Change
-	for _, ev := range evs {
-		if c := v.applyLocked(ev); c != (Change{}) && !slices.Contains(changes, c) {
-			changes = append(changes, c)
-		}
-	}
-	rev := evs[len(evs)-1].Rev
-	subs := v.subscribers
-	v.mu.Unlock()
-	if len(changes) > 0 {
-		for _, fn := range subs {
-			fn(rev, changes)
-		}
-	}
-}
-
-// applyLocked folds one event into the view and returns what it changed
-// for subscribers (the zero Change for keys they do not care about).
-func (v *view) applyLocked(ev store.Event) Change {
-	pk, kind, rest, ok := parseKey(ev.KV.Key)
+// Split returns the partition of a store key and the rest of the key.
+func (d *domain) Split(key string) (partKey, string, bool) {
+	s, ok := strings.CutPrefix(key, keyRoot)
 	if !ok {
-		return Change{}
+		return partKey{}, "", false
 	}
-	c := Change{Account: pk.account, Region: pk.region}
+	account, s, ok1 := strings.Cut(s, "/")
+	region, rest, ok2 := strings.Cut(s, "/")
+	if !ok1 || !ok2 {
+		return partKey{}, "", false
+	}
+	return partKey{account: account, region: region}, rest, true
+}
+
+// NewPartition returns an empty partition.
+func (d *domain) NewPartition(k partKey) *partition { return newPartition(k) }
+
+// LoadRank orders a load: parents before children, so derived fields (an
+// instance's pre-encoded summary needs its service and namespace) are
+// built once.
+func (d *domain) LoadRank(rest string) int {
+	kind, _, _ := strings.Cut(rest, "/")
+	switch kind {
+	case kindNamespace:
+		return 0
+	case kindService:
+		return 1
+	case kindServiceRev:
+		return 2
+	case kindInstance:
+		return 3
+	case kindHealth:
+		return 4
+	}
+	return 9
+}
+
+// Reload forgets what a reload makes stale: cached records whose events
+// will not come, reservations the loaded instances now count.
+func (d *domain) Reload(rev int64) {
+	d.written.reset()
+	d.adding.reload(rev)
+}
+
+// Apply folds one event into partition p and returns what it changed for
+// subscribers (ok false for keys they do not care about).
+func (d *domain) Apply(p *partition, restKey string, ev store.Event) (Change, bool) {
+	kind, rest, ok := parseRest(restKey)
+	if !ok {
+		d.log.Warn("cloudmap: unknown key ignored", "key", ev.KV.Key)
+		return Change{}, false
+	}
+	c := Change{Account: p.key.account, Region: p.key.region}
+	care := true
 	switch kind {
 	case kindNamespace:
 		c.NamespaceID = rest[0]
 	case kindService, kindInstance, kindHealth:
 		c.ServiceID = rest[0]
-		if p := v.parts[pk]; p != nil && p.services[rest[0]] != nil {
-			c.NamespaceID = p.services[rest[0]].rec.NamespaceID // known before a deletion
+		if s := p.services[rest[0]]; s != nil {
+			c.NamespaceID = s.rec.NamespaceID // known before a deletion
 		}
 	default:
-		c = Change{}
+		care = false
 	}
-	v.applyEventLocked(ev, pk, kind, rest)
+	d.applyEvent(p, ev, kind, rest)
 	if c.ServiceID != "" && c.NamespaceID == "" {
-		if s := v.parts[pk].services[c.ServiceID]; s != nil {
+		if s := p.services[c.ServiceID]; s != nil {
 			c.NamespaceID = s.rec.NamespaceID // a new service
 		}
 	}
-	return c
+	return c, care
 }
 
-func (v *view) applyEventLocked(ev store.Event, pk partKey, kind string, rest []string) {
-	log := v.log
-	p := v.mustPartLocked(pk)
+func (d *domain) applyEvent(p *partition, ev store.Event, kind string, rest []string) {
+	log := d.log
 	del := ev.Type == store.EventDelete
 	decode := func(dst any) bool {
-		if v.written.take(ev.KV.Key, ev.KV.Value, dst) {
+		if d.written.take(ev.KV.Key, ev.KV.Value, dst) {
 			return true
 		}
 		if err := json.Unmarshal(ev.KV.Value, dst); err != nil {
@@ -339,6 +325,7 @@ func (v *view) applyEventLocked(ev store.Event, pk partKey, kind string, rest []
 			return
 		}
 		set.put(in)
+		d.adding.arrived(ev.KV.Key)
 	case kindHealth:
 		set := p.instances[rest[0]]
 		if set == nil {

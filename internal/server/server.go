@@ -9,12 +9,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mapmesh/mapmesh/internal/appmesh"
@@ -158,10 +161,7 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, s := range am.API() {
 		mux.HandleREST(s)
 	}
-	mux.Handle("GET /_mapmesh/health", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = w.Write([]byte("ok\n"))
-	}))
+	mux.Handle("GET /_mapmesh/health", healthHandler(map[string]checker{"cloudmap": cm, "appmesh": am}))
 	if cfg.EnableReset {
 		reset := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := errors.Join(cm.Reset(r.Context()), am.Reset(r.Context())); err != nil {
@@ -253,4 +253,41 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Warn("API shutdown", "err", err)
 	}
 	return nil
+}
+
+// checker is a part of the server that can say whether it keeps up with the
+// store (cloudmap.Backend, appmesh.Backend).
+type checker interface {
+	Check(ctx context.Context) error
+}
+
+// healthCheckTimeout bounds how long a health request waits for a lagging
+// projection before it reports it behind.
+const healthCheckTimeout = 2 * time.Second
+
+// healthHandler serves GET /_mapmesh/health: 200 "ok" when every part's
+// projection reflects the store's current revision, else 503 with one line
+// per part that stopped following the store or fell behind.
+func healthHandler(parts map[string]checker) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), healthCheckTimeout)
+		defer cancel()
+		var bad []string
+		for _, name := range slices.Sorted(maps.Keys(parts)) {
+			err := parts[name].Check(ctx)
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = fmt.Errorf("behind: has not reached the store's revision within %v", healthCheckTimeout)
+			}
+			if err != nil {
+				bad = append(bad, name+": "+err.Error())
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if len(bad) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(strings.Join(bad, "\n") + "\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
 }

@@ -31,6 +31,14 @@ var (
 	// ErrTooLarge is returned by Txn when a transaction exceeds the backend's
 	// limits (number of operations or bytes). Nothing of it is applied.
 	ErrTooLarge = errors.New("store: transaction too large")
+	// ErrNoSpace is returned by Txn when the backend's disk is full. Nothing
+	// of the transaction is applied; the same transaction may succeed once
+	// space is freed.
+	ErrNoSpace = errors.New("store: no space left on device")
+	// ErrUnavailable says the store cannot serve a request now (unreachable,
+	// or a projection of it has not caught up in time); a retry may
+	// succeed. Backends and projections wrap it.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // KV is one key with its value and revisions.
@@ -89,6 +97,10 @@ const (
 	EventPut EventType = iota + 1
 	// EventDelete means the key was removed.
 	EventDelete
+	// EventProgress carries no change: it says that every change under
+	// the watched prefix up to and including Event.Rev has been delivered
+	// (see WithProgress).
+	EventProgress
 )
 
 // Event is one committed change to one key.
@@ -112,6 +124,49 @@ type Event struct {
 	Err error
 }
 
+// TxnResult is what Txn did.
+type TxnResult struct {
+	// Rev is the revision the transaction created when Changed; otherwise
+	// (a failed condition, or nothing to change) the store revision the
+	// transaction was evaluated at.
+	Rev int64
+	// Changed says whether the transaction changed anything, and so
+	// created revision Rev.
+	Changed bool
+}
+
+// WatchOption configures a Watch.
+type WatchOption func(*WatchOptions)
+
+// WatchOptions are the options of a Watch; backends read them with
+// NewWatchOptions.
+type WatchOptions struct {
+	// Progress asks for progress events (WithProgress).
+	Progress bool
+}
+
+// NewWatchOptions applies opts.
+func NewWatchOptions(opts ...WatchOption) WatchOptions {
+	var o WatchOptions
+	for _, fn := range opts {
+		fn(&o)
+	}
+	return o
+}
+
+// WithProgress asks a watch to report progress: besides the changes under
+// its prefix, it delivers progress events, each alone in its slice, of
+// Type EventProgress with Rev R meaning "every change under the prefix up
+// to and including revision R has been delivered". A backend sends one,
+// within a bounded delay, whenever the store revision has moved past the
+// last revision the watch delivered without a change under its prefix
+// (boltstore: as soon as the watch has read the history to its end; etcd:
+// within its progress interval, or on request). Consecutive progress may
+// be coalesced; a progress Rev never goes backwards and is never below a
+// change already delivered. With it, a follower of one prefix can wait for
+// any revision the store has committed, whatever prefix it was under.
+func WithProgress() WatchOption { return func(o *WatchOptions) { o.Progress = true } }
+
 // Store is the revisioned key-value contract.
 //
 // All methods are safe for concurrent use. A Txn returns only once the
@@ -127,16 +182,18 @@ type Store interface {
 	// store revision the read was taken at.
 	List(ctx context.Context, prefix string) ([]KV, int64, error)
 	// Txn applies ops atomically if every cond holds, and returns the new
-	// store revision. If a condition fails it returns the current revision
-	// and an error wrapping ErrConflict, and applies nothing. A transaction
-	// with no ops applies nothing and returns the current revision. More
-	// generally, a transaction that changes nothing (no ops, or only deletes
-	// of missing keys) creates no revision and returns the current one; its
-	// conds are still checked. Every transaction that changes something
-	// bumps the store revision by exactly one, whatever its number of ops.
-	// If ctx is already done, Txn returns an error wrapping ctx.Err() and
-	// applies nothing.
-	Txn(ctx context.Context, conds []Cond, ops []Op) (int64, error)
+	// store revision with Changed set. If a condition fails it returns the
+	// current revision and an error wrapping ErrConflict, and applies
+	// nothing. A transaction that changes nothing (no ops, or only deletes
+	// of missing keys) creates no revision and returns the current one with
+	// Changed false; its conds are still checked. Every transaction that
+	// changes something bumps the store revision by exactly one, whatever
+	// its number of ops. If ctx is already done, Txn returns an error
+	// wrapping ctx.Err() and applies nothing. Txn never waits longer than
+	// the backend needs to decide: a backend that cannot make the
+	// transaction durable (a full disk: ErrNoSpace; unreachable:
+	// ErrUnavailable) fails it instead of waiting.
+	Txn(ctx context.Context, conds []Cond, ops []Op) (TxnResult, error)
 	// Watch delivers the changes under prefix with revision >= fromRev, one
 	// slice per transaction, in revision order. Transactions with no change
 	// under prefix deliver nothing. fromRev 0 means "from the next
@@ -144,8 +201,9 @@ type Store interface {
 	// delivered. To follow a prefix without gap or duplicate, List it and
 	// Watch from the List revision + 1. The channel closes when ctx ends or
 	// the store closes; an Event with Err set (alone in its slice) comes
-	// before a close caused by anything but ctx.
-	Watch(ctx context.Context, prefix string, fromRev int64) <-chan []Event
+	// before a close caused by anything but ctx. WithProgress adds
+	// progress events.
+	Watch(ctx context.Context, prefix string, fromRev int64, opts ...WatchOption) <-chan []Event
 	// Rev returns the current store revision.
 	Rev(ctx context.Context) (int64, error)
 	// Close releases the store. Pending watches end with ErrClosed.

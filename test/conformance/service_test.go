@@ -294,10 +294,11 @@ func TestCreateServiceIdempotency(t *testing.T) {
 	}
 }
 
-// TestServiceIDStableAcrossRecreate: deleting a service and creating one
-// with the same name in the same namespace gives the same ID
-// (hashicorp/terraform-provider-aws#46930).
-func TestServiceIDStableAcrossRecreate(t *testing.T) {
+// TestRecreatedServiceGetsNewID: deleting a service and creating one with
+// the same name in the same namespace gives a new, random ID; the old ID
+// names nothing, so a tool that kept it gets ServiceNotFound instead of
+// silently addressing the new service.
+func TestRecreatedServiceGetsNewID(t *testing.T) {
 	t.Parallel()
 	h := start(t, server.Config{})
 	for _, k := range []nsKind{httpNS, privateNS} {
@@ -305,16 +306,19 @@ func TestServiceIDStableAcrossRecreate(t *testing.T) {
 			t.Parallel()
 			c := h.account()
 			nsID, _ := newNamespace(t, c, k)
-			first := createService(t, c, &sd.CreateServiceInput{Name: aws.String("stable"), NamespaceId: aws.String(nsID)})
+			first := createService(t, c, &sd.CreateServiceInput{Name: aws.String("again"), NamespaceId: aws.String(nsID)})
 			if _, err := c.DeleteService(bg, &sd.DeleteServiceInput{Id: first.Id}); err != nil {
 				t.Fatalf("DeleteService = %v", err)
 			}
-			again := createService(t, c, &sd.CreateServiceInput{Name: aws.String("stable"), NamespaceId: aws.String(nsID), Description: aws.String("second life")})
-			if *again.Id != *first.Id {
-				t.Errorf("re-created service ID = %s; want the deleted one's %s", *again.Id, *first.Id)
+			again := createService(t, c, &sd.CreateServiceInput{Name: aws.String("again"), NamespaceId: aws.String(nsID), Description: aws.String("second life")})
+			if *again.Id == *first.Id {
+				t.Errorf("re-created service ID = %s; want a new ID, not the deleted one's", *again.Id)
 			}
 			if aws.ToInt32(again.InstanceCount) != 0 || aws.ToString(again.Description) != "second life" {
 				t.Errorf("re-created service = %+v; want a fresh service", again)
+			}
+			if _, err := c.GetService(bg, &sd.GetServiceInput{Id: first.Id}); !isTypedError(err, "ServiceNotFound") {
+				t.Errorf("GetService(the deleted ID %s) = %v; want ServiceNotFound", *first.Id, err)
 			}
 		})
 	}

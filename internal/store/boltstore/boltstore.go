@@ -153,6 +153,12 @@ type Store struct {
 	ckptDone    chan struct{}
 	ckptStopped chan struct{}
 	ckptErr     atomic.Value // the last checkpoint error, if any
+	// ckptFailing is set while the running checkpoint keeps failing (a
+	// full disk); ckptFail (capacity 1) signals each failure, and
+	// ckptStop, closed by Close, ends the retries.
+	ckptFailing atomic.Bool
+	ckptFail    chan struct{}
+	ckptStop    chan struct{}
 
 	// inflight counts the Txn calls queued or being committed.
 	inflight atomic.Int32
@@ -222,6 +228,8 @@ func Open(path string, opts Options) (*Store, error) {
 		ckptJobs:    make(chan ckptJob),
 		ckptDone:    make(chan struct{}, 1),
 		ckptStopped: make(chan struct{}),
+		ckptFail:    make(chan struct{}, 1),
+		ckptStop:    make(chan struct{}),
 	}
 	s.durable.Store(rev)
 	go s.checkpointLoop()
@@ -430,8 +438,8 @@ func (s *Store) Rev(ctx context.Context) (int64, error) {
 // store.Store.Watch and the package doc. Each watch owns a goroutine that
 // ends when ctx ends, or once its last event (ErrCompacted or ErrClosed) has
 // been received.
-func (s *Store) Watch(ctx context.Context, prefix string, fromRev int64) <-chan []store.Event {
-	return s.hub.watch(ctx, prefix, fromRev)
+func (s *Store) Watch(ctx context.Context, prefix string, fromRev int64, opts ...store.WatchOption) <-chan []store.Event {
+	return s.hub.watch(ctx, prefix, fromRev, store.NewWatchOptions(opts...))
 }
 
 // Close answers the transactions already queued (committing them), stops the
@@ -449,12 +457,14 @@ func (s *Store) Close() error {
 	s.wake()
 	<-s.done
 	s.hub.close()
-	// Bring bbolt up to date, so the next Open replays nothing.
-	s.waitCheckpoint()
-	if len(s.over) > 0 {
+	// Bring bbolt up to date, so the next Open replays nothing. When the
+	// disk refuses, give up: everything is in the write-ahead log, which
+	// the next Open replays.
+	if err := s.waitCheckpoint(); err == nil && len(s.over) > 0 {
 		s.freeze()
-		s.waitCheckpoint()
+		_ = s.waitCheckpoint()
 	}
+	close(s.ckptStop)
 	close(s.ckptJobs)
 	<-s.ckptStopped
 	werr := s.wal.close()

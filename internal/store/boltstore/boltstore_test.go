@@ -37,11 +37,11 @@ func openTest(t testing.TB, path string, opts Options) *Store {
 
 func txn(t testing.TB, s *Store, conds []store.Cond, ops ...store.Op) int64 {
 	t.Helper()
-	rev, err := s.Txn(context.Background(), conds, ops)
+	res, err := s.Txn(context.Background(), conds, ops)
 	if err != nil {
 		t.Fatalf("Txn error = %v", err)
 	}
-	return rev
+	return res.Rev
 }
 
 func TestReopen(t *testing.T) {
@@ -161,9 +161,9 @@ func TestTxnLimits(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openTest(t, filepath.Join(t.TempDir(), "mapmesh.db"), tc.opts)
-			rev, err := s.Txn(ctx, nil, tc.ops)
+			res, err := s.Txn(ctx, nil, tc.ops)
 			if !errors.Is(err, tc.wantErr) {
-				t.Fatalf("Txn(%d ops) = %d, %v; want %v", len(tc.ops), rev, err, tc.wantErr)
+				t.Fatalf("Txn(%d ops) = %+v, %v; want %v", len(tc.ops), res, err, tc.wantErr)
 			}
 			kvs, _, _ := s.List(ctx, "")
 			if applied := len(kvs) > 0; applied != (tc.wantErr == nil) {
@@ -194,9 +194,9 @@ func TestTxnInvalidOps(t *testing.T) {
 		{"unknown type", store.Op{Type: 99, Key: "k"}},
 	}
 	for _, tc := range tests {
-		rev, err := s.Txn(context.Background(), nil, []store.Op{store.Put("ok", nil), tc.op})
+		res, err := s.Txn(context.Background(), nil, []store.Op{store.Put("ok", nil), tc.op})
 		if err == nil {
-			t.Errorf("%s: Txn = %d, nil; want an error", tc.name, rev)
+			t.Errorf("%s: Txn = %+v, nil; want an error", tc.name, res)
 		}
 	}
 	if kvs, _, _ := s.List(context.Background(), ""); len(kvs) != 0 {
@@ -241,8 +241,8 @@ func TestBatch(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, c := range calls {
 		wg.Go(func() {
-			rev, err := s.Txn(c.ctx, c.conds, c.ops)
-			results[i] = res{rev, err}
+			r, err := s.Txn(c.ctx, c.conds, c.ops)
+			results[i] = res{r.Rev, err}
 		})
 		// Wait for the call to be queued (the first one: taken by the
 		// committer) before the next, to fix their order.

@@ -1,10 +1,14 @@
 package boltstore
 
 import (
+	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/mapmesh/mapmesh/internal/store"
 )
 
 // Checkpoints bring bbolt up to date with the WAL, off the write path. The
@@ -21,7 +25,8 @@ type ckptJob struct {
 	rev     int64
 }
 
-// checkpointLoop is the checkpointer goroutine. It ends when jobs is closed.
+// checkpointLoop is the checkpointer goroutine. It ends when jobs is closed,
+// or when ckptStop is closed while a checkpoint keeps failing.
 func (s *Store) checkpointLoop() {
 	defer close(s.ckptStopped)
 	for job := range s.ckptJobs {
@@ -30,11 +35,21 @@ func (s *Store) checkpointLoop() {
 			if err == nil {
 				break
 			}
-			s.ckptErr.Store(fmt.Errorf("boltstore: checkpoint to revision %d: %w", job.rev, err))
+			s.ckptErr.Store(fmt.Errorf("boltstore: checkpoint to revision %d: %w", job.rev, diskErr(err)))
+			s.ckptFailing.Store(true)
+			select {
+			case s.ckptFail <- struct{}{}:
+			default:
+			}
 			// The data is safe in the WAL, whose file is not reused before
 			// this succeeds. Retry, slower and slower.
-			time.Sleep(min(time.Duration(attempt+1)*100*time.Millisecond, 5*time.Second))
+			select {
+			case <-s.ckptStop:
+				return
+			case <-time.After(min(time.Duration(attempt+1)*100*time.Millisecond, 2*time.Second)):
+			}
 		}
+		s.ckptFailing.Store(false)
 		s.ovMu.Lock()
 		s.flush = nil
 		s.ovMu.Unlock()
@@ -71,12 +86,28 @@ func (s *Store) pollCheckpoint() {
 	}
 }
 
-// waitCheckpoint waits for the running checkpoint, if any. Committer only.
-func (s *Store) waitCheckpoint() {
-	if s.ckptRunning {
-		<-s.ckptDone
-		s.ckptRunning = false
+// waitCheckpoint waits for the running checkpoint, if any, to finish. When
+// it fails instead (a full disk), waitCheckpoint returns its error at once
+// rather than wait for a retry to succeed: the committer must never hang.
+// Committer only.
+func (s *Store) waitCheckpoint() error {
+	for s.ckptRunning {
+		if s.ckptFailing.Load() {
+			s.pollCheckpoint()
+			if s.ckptRunning {
+				return s.ckptErr.Load().(error)
+			}
+			return nil
+		}
+		select {
+		case <-s.ckptDone:
+			s.ckptRunning = false
+		case <-s.ckptFail:
+			// Loop: ckptFailing says whether it is still failing (the
+			// signal may be older than a success).
+		}
 	}
+	return nil
 }
 
 // freeze starts a checkpoint of everything written so far and switches WAL
@@ -108,7 +139,9 @@ func (s *Store) makeRoom(n int) error {
 	if int64(n) > s.wal.size {
 		return fmt.Errorf("boltstore: a batch of %d bytes does not fit in the write-ahead log (%d bytes)", n, s.wal.size)
 	}
-	s.waitCheckpoint()
+	if err := s.waitCheckpoint(); err != nil {
+		return fmt.Errorf("boltstore: the write-ahead log is full and bbolt cannot take its contents: %w", err)
+	}
 	s.freeze()
 	return nil
 }
@@ -130,4 +163,16 @@ func (s *Store) maybeCheckpoint() {
 	if n >= s.opts.CheckpointKeys || s.wal.off >= s.wal.size/2 || time.Since(s.lastFreeze) >= s.opts.CheckpointInterval {
 		s.freeze()
 	}
+}
+
+// diskErr marks an error of a full disk (or an exhausted quota) with
+// store.ErrNoSpace, keeping the cause.
+func diskErr(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		if errors.Is(err, store.ErrNoSpace) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", store.ErrNoSpace, err)
+	}
+	return err
 }

@@ -24,8 +24,9 @@ type request struct {
 }
 
 type result struct {
-	rev int64
-	err error
+	rev     int64
+	changed bool
+	err     error
 }
 
 // outcome is what applying one request inside a batch produced.
@@ -40,22 +41,22 @@ type outcome struct {
 // Once queued it waits even if ctx ends, so the outcome is never in doubt: a
 // transaction whose ctx has ended by the time the committer reaches it is
 // not applied and returns ctx.Err().
-func (s *Store) Txn(ctx context.Context, conds []store.Cond, ops []store.Op) (int64, error) {
+func (s *Store) Txn(ctx context.Context, conds []store.Cond, ops []store.Op) (store.TxnResult, error) {
 	if s.closed.Load() {
-		return 0, errClosed
+		return store.TxnResult{}, errClosed
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return store.TxnResult{}, err
 	}
 	size, err := s.validate(conds, ops)
 	if err != nil {
-		return 0, err
+		return store.TxnResult{}, err
 	}
 	req := &request{ctx: ctx, conds: conds, ops: ops, size: size, done: make(chan result, 1)}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		return 0, errClosed
+		return store.TxnResult{}, errClosed
 	}
 	s.pending = append(s.pending, req)
 	s.mu.Unlock()
@@ -63,7 +64,7 @@ func (s *Store) Txn(ctx context.Context, conds []store.Cond, ops []store.Op) (in
 	s.wake()
 	res := <-req.done
 	s.inflight.Add(-1)
-	return res.rev, res.err
+	return store.TxnResult{Rev: res.rev, Changed: res.changed}, res.err
 }
 
 // validate checks a transaction against the limits and returns its size.
@@ -227,8 +228,9 @@ func (s *Store) commit(batch []*request) {
 			continue
 		}
 		if err != nil {
+			err = diskErr(err)
 			for _, req := range batch {
-				req.done <- result{err: fmt.Errorf("boltstore: commit: %w", err)}
+				req.done <- result{rev: s.rev, err: fmt.Errorf("boltstore: commit: %w", err)}
 			}
 			s.releaseBatch(batch)
 			return
@@ -245,7 +247,7 @@ func (s *Store) commit(batch []*request) {
 		s.hub.publish(entries)
 	}
 	for i, req := range batch {
-		req.done <- result{rev: outs[i].rev, err: outs[i].err}
+		req.done <- result{rev: outs[i].rev, changed: outs[i].events != nil, err: outs[i].err}
 	}
 	s.releaseBatch(batch)
 }

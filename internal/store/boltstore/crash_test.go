@@ -208,7 +208,7 @@ func crashChild(path string, tiny bool) {
 		go func() {
 			for i := int64(0); ; i++ {
 				v := crashValue(w, i)
-				rev, err := s.Txn(context.Background(), nil, []store.Op{
+				r, err := s.Txn(context.Background(), nil, []store.Op{
 					store.Put(fmt.Sprintf("/crash/%d/a", w), v),
 					store.Put(logKey(w, i), v),
 					store.Put(fmt.Sprintf("/crash/%d/b", w), v),
@@ -218,7 +218,7 @@ func crashChild(path string, tiny bool) {
 					os.Exit(3)
 				}
 				mu.Lock()
-				fmt.Fprintf(os.Stdout, "ack %d %d %d\n", w, i, rev)
+				fmt.Fprintf(os.Stdout, "ack %d %d %d\n", w, i, r.Rev)
 				mu.Unlock()
 			}
 		}()

@@ -44,9 +44,10 @@ type entry struct {
 }
 
 type watcher struct {
-	prefix string
-	wake   chan struct{} // capacity 1: the history grew or the hub closed
-	ch     chan []store.Event
+	prefix   string
+	progress bool          // send progress events (store.WithProgress)
+	wake     chan struct{} // capacity 1: the history grew or the hub closed
+	ch       chan []store.Event
 }
 
 // newHub returns a hub whose history starts empty after revision rev: events
@@ -103,11 +104,12 @@ func (h *hub) close() {
 	}
 }
 
-func (h *hub) watch(ctx context.Context, prefix string, fromRev int64) <-chan []store.Event {
+func (h *hub) watch(ctx context.Context, prefix string, fromRev int64, opts store.WatchOptions) <-chan []store.Event {
 	w := &watcher{
-		prefix: prefix,
-		wake:   make(chan struct{}, 1),
-		ch:     make(chan []store.Event),
+		prefix:   prefix,
+		progress: opts.Progress,
+		wake:     make(chan struct{}, 1),
+		ch:       make(chan []store.Event),
 	}
 	h.mu.Lock()
 	if h.closed {
@@ -130,10 +132,14 @@ func (h *hub) watch(ctx context.Context, prefix string, fromRev int64) <-chan []
 
 // run is a watcher's goroutine: it reads the history from next on and sends
 // the batches under its prefix, until ctx ends or it delivers a final error.
+// A watcher with progress, once it has read the history to its end, sends
+// a progress event for the last revision read if that is newer than the
+// last one it sent.
 func (h *hub) run(ctx context.Context, w *watcher, next int64) {
 	defer h.wg.Done()
 	defer close(w.ch)
 	defer h.remove(w)
+	sent := next - 1 // the newest revision delivered, as a change or as progress
 	for {
 		batches, more, err := h.read(w.prefix, &next)
 		for _, b := range batches {
@@ -142,6 +148,7 @@ func (h *hub) run(ctx context.Context, w *watcher, next int64) {
 			case <-ctx.Done():
 				return
 			}
+			sent = b[0].Rev
 		}
 		if err != nil {
 			select {
@@ -150,7 +157,18 @@ func (h *hub) run(ctx context.Context, w *watcher, next int64) {
 			}
 			return
 		}
-		if more || len(batches) > 0 {
+		if more {
+			continue
+		}
+		if w.progress && next-1 > sent {
+			select {
+			case w.ch <- []store.Event{{Type: store.EventProgress, Rev: next - 1}}:
+			case <-ctx.Done():
+				return
+			}
+			sent = next - 1
+		}
+		if len(batches) > 0 {
 			continue
 		}
 		select {

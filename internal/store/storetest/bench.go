@@ -127,12 +127,12 @@ func benchTxnCASParallel(b *testing.B, s store.Store) {
 		key := fmt.Sprintf("/bench/cas/%d", id.Add(1))
 		var mod int64
 		for pb.Next() {
-			rev, err := s.Txn(ctx, []store.Cond{{Key: key, ModRevision: mod}}, []store.Op{store.Put(key, value)})
+			res, err := s.Txn(ctx, []store.Cond{{Key: key, ModRevision: mod}}, []store.Op{store.Put(key, value)})
 			if err != nil {
 				b.Errorf("Txn(cas %q at %d) error = %v", key, mod, err)
 				return
 			}
-			mod = rev
+			mod = res.Rev
 		}
 	})
 	reportRate(b)

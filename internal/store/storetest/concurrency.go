@@ -96,7 +96,8 @@ func testDisjointTxns(t *testing.T, s store.Store) {
 		wg.Go(func() {
 			for i := range per {
 				key := fmt.Sprintf("/dj/%d/%d", w, i)
-				rev, err := s.Txn(ctx, []store.Cond{{Key: key, ModRevision: 0}}, []store.Op{store.Put(key, []byte(key))})
+				res, err := s.Txn(ctx, []store.Cond{{Key: key, ModRevision: 0}}, []store.Op{store.Put(key, []byte(key))})
+				rev := res.Rev
 				if err != nil {
 					t.Errorf("Txn(create %q) error = %v", key, err)
 					return
@@ -170,13 +171,13 @@ func testListThenWatch(t *testing.T, s store.Store) {
 				default:
 					ops = []store.Op{store.Put(fmt.Sprintf("%s%d", dir, i%3), []byte(fmt.Sprint(i))), store.Put("/elsewhere", []byte(fmt.Sprint(i)))}
 				}
-				rev, err := s.Txn(ctx, nil, ops)
+				res, err := s.Txn(ctx, nil, ops)
 				if err != nil {
 					t.Errorf("Txn(%s) error = %v", opsString(ops), err)
 					return
 				}
 				mu.Lock()
-				acked = append(acked, rev)
+				acked = append(acked, res.Rev)
 				mu.Unlock()
 				progress.Add(1)
 			}

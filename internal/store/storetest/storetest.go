@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests = append(tests, kvTests...)
 	tests = append(tests, txnTests...)
 	tests = append(tests, watchTests...)
+	tests = append(tests, progressTests...)
 	tests = append(tests, concurrencyTests...)
 	tests = append(tests, closeTests...)
 	for _, tc := range tests {
@@ -50,11 +51,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 // mustTxn runs a transaction that must succeed and returns its revision.
 func mustTxn(t testing.TB, s store.Store, conds []store.Cond, ops ...store.Op) int64 {
 	t.Helper()
-	rev, err := s.Txn(context.Background(), conds, ops)
+	res, err := s.Txn(context.Background(), conds, ops)
 	if err != nil {
 		t.Fatalf("Txn(%v, %v) error = %v; want nil", conds, opsString(ops), err)
 	}
-	return rev
+	return res.Rev
 }
 
 // mustPut puts key=value pairs in one transaction and returns its revision.
@@ -67,7 +68,11 @@ func mustPut(t testing.TB, s store.Store, kvs ...string) int64 {
 	for i := 0; i < len(kvs); i += 2 {
 		ops = append(ops, store.Put(kvs[i], []byte(kvs[i+1])))
 	}
-	return mustTxn(t, s, nil, ops...)
+	res, err := s.Txn(context.Background(), nil, ops)
+	if err != nil || !res.Changed {
+		t.Fatalf("Txn(%v) = %+v, %v; want Changed, nil", opsString(ops), res, err)
+	}
+	return res.Rev
 }
 
 func mustGet(t testing.TB, s store.Store, key string) store.KV {

@@ -86,12 +86,12 @@ func testNoChange(t *testing.T, s store.Store) {
 		{name: "delete empty prefix", ops: []store.Op{store.DeletePrefix("/nothing/"), store.Delete("/k/")}},
 	}
 	for _, tc := range tests {
-		rev, err := s.Txn(ctx, tc.conds, tc.ops)
+		res, err := s.Txn(ctx, tc.conds, tc.ops)
 		if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 			t.Errorf("%s: Txn(%v, %s) error = %v; want %v", tc.name, tc.conds, opsString(tc.ops), err, tc.wantErr)
 		}
-		if rev != r0 {
-			t.Errorf("%s: Txn(%v, %s) revision = %d; want the current %d", tc.name, tc.conds, opsString(tc.ops), rev, r0)
+		if res.Rev != r0 || res.Changed {
+			t.Errorf("%s: Txn(%v, %s) = %+v; want the current revision %d, Changed false", tc.name, tc.conds, opsString(tc.ops), res, r0)
 		}
 		checkRev(t, s, r0)
 	}
@@ -214,13 +214,14 @@ func testConds(t *testing.T, s store.Store) {
 	for i, tc := range tests {
 		marker := fmt.Sprintf("/c/out/%d", i)
 		r0 := mustRev(t, s)
-		rev, err := s.Txn(ctx, tc.conds, []store.Op{store.Put(marker, []byte("x"))})
+		res, err := s.Txn(ctx, tc.conds, []store.Op{store.Put(marker, []byte("x"))})
+		rev := res.Rev
 		if tc.conflict {
 			if !errors.Is(err, store.ErrConflict) {
 				t.Errorf("%s: Txn(%v) error = %v; want ErrConflict", tc.name, tc.conds, err)
 			}
-			if rev != r0 {
-				t.Errorf("%s: Txn(%v) revision on conflict = %d; want the current %d", tc.name, tc.conds, rev, r0)
+			if rev != r0 || res.Changed {
+				t.Errorf("%s: Txn(%v) on conflict = %+v; want the current revision %d, Changed false", tc.name, tc.conds, res, r0)
 			}
 			checkRev(t, s, r0)
 			checkAbsent(t, s, marker)
@@ -230,8 +231,8 @@ func testConds(t *testing.T, s store.Store) {
 			t.Errorf("%s: Txn(%v) error = %v; want nil", tc.name, tc.conds, err)
 			continue
 		}
-		if rev != r0+1 {
-			t.Errorf("%s: Txn(%v) revision = %d; want %d", tc.name, tc.conds, rev, r0+1)
+		if rev != r0+1 || !res.Changed {
+			t.Errorf("%s: Txn(%v) = %+v; want revision %d, Changed", tc.name, tc.conds, res, r0+1)
 		}
 		if kv := mustGet(t, s, marker); kv.ModRevision != rev {
 			t.Errorf("%s: Get(%q).ModRevision = %d; want %d", tc.name, marker, kv.ModRevision, rev)
@@ -243,7 +244,7 @@ func testConflictAppliesNothing(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	r0 := mustPut(t, s, "/k/a", "a", "/k/b", "b", "/k/c/1", "c")
 	before, _ := mustList(t, s, "/")
-	rev, err := s.Txn(ctx,
+	res, err := s.Txn(ctx,
 		[]store.Cond{{Key: "/k/a", ModRevision: r0}, {Key: "/k/b", ModRevision: r0 - 1}},
 		[]store.Op{
 			store.Put("/k/a", []byte("changed")),
@@ -254,8 +255,8 @@ func testConflictAppliesNothing(t *testing.T, s store.Store) {
 	if !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("Txn with a failing cond error = %v; want ErrConflict", err)
 	}
-	if rev != r0 {
-		t.Errorf("Txn with a failing cond revision = %d; want %d", rev, r0)
+	if res.Rev != r0 || res.Changed {
+		t.Errorf("Txn with a failing cond = %+v; want revision %d, Changed false", res, r0)
 	}
 	after, revAfter := mustList(t, s, "/")
 	if diff := cmp.Diff(before, after, kvOpts...); diff != "" {
@@ -277,9 +278,9 @@ func testTooLarge(t *testing.T, s store.Store) {
 	}
 	huge := []store.Op{store.Put("/big/huge", make([]byte, 32<<20))}
 	for name, ops := range map[string][]store.Op{"100000 ops": many, "32 MiB value": huge} {
-		rev, err := s.Txn(ctx, nil, ops)
+		res, err := s.Txn(ctx, nil, ops)
 		if !errors.Is(err, store.ErrTooLarge) {
-			t.Errorf("Txn(%s) = %d, %v; want ErrTooLarge", name, rev, err)
+			t.Errorf("Txn(%s) = %+v, %v; want ErrTooLarge", name, res, err)
 		}
 	}
 	checkRev(t, s, r0)
