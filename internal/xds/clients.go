@@ -23,6 +23,9 @@ type clients struct {
 	streams map[int64]*stream
 	// byKey counts the streams of each node key.
 	byKey map[string]int
+	// warned holds, by node key and type, the newest version whose NACK
+	// was logged at warn (versions are store revisions).
+	warned map[string]map[string]int64
 	// waiters are WaitAcked calls in progress.
 	waiters []*ackWaiter
 }
@@ -58,6 +61,7 @@ type typeStatus struct {
 	ackedRev  int64 // acked as a number
 	ackedAt   time.Time
 	nack      *NACK
+	nacks     int
 	requested []string
 }
 
@@ -70,7 +74,7 @@ type NACK struct {
 }
 
 func newClients() *clients {
-	return &clients{streams: map[int64]*stream{}, byKey: map[string]int{}}
+	return &clients{streams: map[int64]*stream{}, byKey: map[string]int{}, warned: map[string]map[string]int64{}}
 }
 
 // open records a new stream, with the SigV4 credential scope its metadata
@@ -116,6 +120,7 @@ func (c *clients) close(id int64) (string, int) {
 	n := c.byKey[s.key]
 	if n <= 0 {
 		delete(c.byKey, s.key)
+		delete(c.warned, s.key)
 	}
 	return s.key, n
 }
@@ -127,14 +132,25 @@ func (c *clients) streamsOf(key string) int {
 	return c.byKey[key]
 }
 
+// reply is what a request said of the responses before it.
+type reply struct {
+	// acked: the request ACKed a response.
+	acked bool
+	// rejected is the version a NACK rejected ("" if its nonce is
+	// unknown); firstNACK is set for the first NACK of that version of its
+	// type by the node key, the one worth a warning.
+	rejected  string
+	firstNACK bool
+}
+
 // request records a request: the stream's node on the first one, and an
-// ACK or NACK when it answers a response.
-func (c *clients) request(id int64, node *core.Node, key, typeURL, version, nonce string, names []string, errMsg *string) {
+// ACK or NACK (errMsg set) when it answers a response.
+func (c *clients) request(id int64, node *core.Node, key, typeURL, version, nonce string, names []string, errMsg *string) reply {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.streams[id]
 	if s == nil {
-		return
+		return reply{}
 	}
 	if s.key == "" && key != "" {
 		s.node, s.key = node, key
@@ -147,27 +163,50 @@ func (c *clients) request(id int64, node *core.Node, key, typeURL, version, nonc
 	}
 	t.requested = names
 	v, ok := t.sent[nonce]
-	if nonce == "" || !ok {
-		return
-	}
+	ok = ok && nonce != ""
 	if errMsg != nil {
-		t.nack = &NACK{Version: v, Nonce: nonce, Message: *errMsg, At: time.Now()}
-	} else {
-		old := t.ackedRev
-		t.acked, t.ackedAt = version, time.Now()
-		if t.acked == "" {
-			t.acked = v
+		t.nacks++
+		if ok {
+			t.nack = &NACK{Version: v, Nonce: nonce, Message: *errMsg, At: time.Now()}
 		}
-		t.ackedRev, _ = strconv.ParseInt(t.acked, 10, 64)
-		for _, w := range c.waiters {
-			if w.typeURL == typeURL && old < w.min && t.ackedRev >= w.min {
-				w.got++
-				if w.got == w.n {
-					close(w.done)
-				}
+		return reply{rejected: v, firstNACK: c.warnLocked(s.key, typeURL, v)}
+	}
+	if !ok {
+		return reply{}
+	}
+	old := t.ackedRev
+	t.acked, t.ackedAt = version, time.Now()
+	if t.acked == "" {
+		t.acked = v
+	}
+	t.ackedRev, _ = strconv.ParseInt(t.acked, 10, 64)
+	for _, w := range c.waiters {
+		if w.typeURL == typeURL && old < w.min && t.ackedRev >= w.min {
+			w.got++
+			if w.got == w.n {
+				close(w.done)
 			}
 		}
 	}
+	return reply{acked: true}
+}
+
+// warnLocked reports whether a NACK of version of typeURL by node key
+// deserves a warning: it is the first NACK of a version newer than those
+// warned of since the key's streams opened (versions only grow, so each is
+// warned of once however often its NACK repeats).
+func (c *clients) warnLocked(key, typeURL, version string) bool {
+	rev, _ := strconv.ParseInt(version, 10, 64) // unknown: 0
+	w := c.warned[key]
+	if w == nil {
+		w = map[string]int64{}
+		c.warned[key] = w
+	}
+	if last, ok := w[typeURL]; ok && rev <= last {
+		return false
+	}
+	w[typeURL] = rev
+	return true
 }
 
 // response records a response about to be sent.
@@ -230,6 +269,8 @@ type Client struct {
 	// Authorization (accepted, not verified).
 	SigV4     *SigV4                    `json:"sigv4,omitempty"`
 	Resources map[string]ResourceStatus `json:"resources"`
+	// NACKs counts the stream's NACKs, of every type.
+	NACKs int `json:"nacks"`
 }
 
 // SigV4 is the credential scope a signed stream presented.
@@ -248,6 +289,8 @@ type ResourceStatus struct {
 	AckedAt   time.Time `json:"ackedAt,omitzero"`
 	Requested []string  `json:"requested,omitempty"`
 	LastNACK  *NACK     `json:"lastNack,omitempty"`
+	// NACKs counts the requests of this type that rejected a response.
+	NACKs int `json:"nacks,omitempty"`
 }
 
 var typeNames = map[string]string{resource.ListenerType: "listeners", resource.RouteType: "routes",
@@ -269,7 +312,9 @@ func (c *clients) list() []Client {
 			if name == "" {
 				name = t
 			}
-			cl.Resources[name] = ResourceStatus{Sent: ts.version, Acked: ts.acked, AckedAt: ts.ackedAt, Requested: ts.requested, LastNACK: ts.nack}
+			cl.Resources[name] = ResourceStatus{Sent: ts.version, Acked: ts.acked, AckedAt: ts.ackedAt, Requested: ts.requested, LastNACK: ts.nack,
+				NACKs: ts.nacks}
+			cl.NACKs += ts.nacks
 		}
 		out = append(out, cl)
 	}

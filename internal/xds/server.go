@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -81,6 +82,33 @@ type Server struct {
 	srvMu sync.Mutex // guards gs and ln
 	gs    *grpc.Server
 	ln    net.Listener
+
+	stats counters
+}
+
+// counters are the process-wide counts Stats reports.
+type counters struct {
+	streams                atomic.Int64
+	responses, acks, nacks atomic.Uint64
+}
+
+// Stats are the xDS server's counters since it started, for a metrics
+// exporter. They count state-of-the-world and delta streams alike.
+type Stats struct {
+	// Streams is the number of streams open now.
+	Streams int64
+	// Responses is the number of responses sent.
+	Responses uint64
+	// ACKs and NACKs are the requests that accepted a response and those
+	// that rejected one (ErrorDetail set).
+	ACKs, NACKs uint64
+}
+
+// Stats returns the server's counters. It is cheap and safe to call from
+// any goroutine.
+func (s *Server) Stats() Stats {
+	return Stats{Streams: s.stats.streams.Load(), Responses: s.stats.responses.Load(),
+		ACKs: s.stats.acks.Load(), NACKs: s.stats.nacks.Load()}
 }
 
 type meshKey struct{ account, region, mesh string }
@@ -120,7 +148,7 @@ func New(am AppMesh, cm CloudMap, cfg Config) (*Server, error) {
 	mux := &cache.MuxCache{
 		Classify:      func(r *cache.Request) string { return classify(r.GetNode()) },
 		ClassifyDelta: func(r *cache.DeltaRequest) string { return classify(r.GetNode()) },
-		Caches:        map[string]cache.Cache{"envoy": s.envoy, "grpc": s.grpc},
+		Caches:        map[string]cache.Cache{"envoy": nackCache{s.envoy, hash}, "grpc": nackCache{s.grpc, hash}},
 	}
 	s.xds = serverv3.NewServer(ctx, mux, s.callbacks(), sotw.WithOrderedADS(), sotw.WithLogger(lg))
 	am.Subscribe(s.onAppMesh)
@@ -239,50 +267,65 @@ func (s *Server) nodeKey(n *core.Node) (string, NodeID, bool) {
 func (s *Server) callbacks() serverv3.Callbacks {
 	return serverv3.CallbackFuncs{
 		StreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
+			s.stats.streams.Add(1)
 			s.clients.open(ctx, id, false)
 			return nil
 		},
 		DeltaStreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
+			s.stats.streams.Add(1)
 			s.clients.open(ctx, id, true)
 			return nil
 		},
 		StreamClosedFunc:      func(id int64, _ *core.Node) { s.streamClosed(id) },
 		DeltaStreamClosedFunc: func(id int64, _ *core.Node) { s.streamClosed(id) },
 		StreamRequestFunc: func(id int64, r *discovery.DiscoveryRequest) error {
-			var errMsg *string
-			if r.ErrorDetail != nil {
-				m := r.ErrorDetail.GetMessage()
-				errMsg = &m
-				s.log.Warn("xds: client rejected configuration (NACK)", "node", r.GetNode().GetId(), "type", r.TypeUrl,
-					"version", r.VersionInfo, "error", m)
-			}
-			key, nid, known := s.nodeKey(r.GetNode())
-			s.clients.request(id, r.GetNode(), key, r.TypeUrl, r.VersionInfo, r.ResponseNonce, r.ResourceNames, errMsg)
-			s.ensure(key, nid, known, isProxyless(r.GetNode()), r.GetNode().GetId())
+			s.request(id, r.GetNode(), r.TypeUrl, r.VersionInfo, r.ResponseNonce, r.ResourceNames, r.ErrorDetail != nil, r.ErrorDetail.GetMessage())
 			return nil
 		},
 		StreamResponseFunc: func(_ context.Context, id int64, _ *discovery.DiscoveryRequest, r *discovery.DiscoveryResponse) {
+			s.stats.responses.Add(1)
 			s.clients.response(id, r.TypeUrl, r.VersionInfo, r.Nonce)
 		},
 		StreamDeltaRequestFunc: func(id int64, r *discovery.DeltaDiscoveryRequest) error {
-			var errMsg *string
-			if r.ErrorDetail != nil {
-				m := r.ErrorDetail.GetMessage()
-				errMsg = &m
-				s.log.Warn("xds: client rejected configuration (NACK)", "node", r.GetNode().GetId(), "type", r.TypeUrl, "error", m)
-			}
-			key, nid, known := s.nodeKey(r.GetNode())
-			s.clients.request(id, r.GetNode(), key, r.TypeUrl, "", r.ResponseNonce, r.ResourceNamesSubscribe, errMsg)
-			s.ensure(key, nid, known, isProxyless(r.GetNode()), r.GetNode().GetId())
+			s.request(id, r.GetNode(), r.TypeUrl, "", r.ResponseNonce, r.ResourceNamesSubscribe, r.ErrorDetail != nil, r.ErrorDetail.GetMessage())
 			return nil
 		},
 		StreamDeltaResponseFunc: func(id int64, _ *discovery.DeltaDiscoveryRequest, r *discovery.DeltaDiscoveryResponse) {
+			s.stats.responses.Add(1)
 			s.clients.response(id, r.TypeUrl, r.SystemVersionInfo, r.Nonce)
 		},
 	}
 }
 
+// request records a request of stream id, counts it if it ACKs or NACKs
+// (nack, with the client's message) a response, and makes sure its node has
+// a snapshot. A NACK is logged at warn the first time a node rejects a
+// version of a type, at debug after that: a client may repeat its NACK on
+// every request.
+func (s *Server) request(id int64, node *core.Node, typeURL, version, nonce string, names []string, nack bool, msg string) {
+	var errMsg *string
+	if nack {
+		errMsg = &msg
+		s.stats.nacks.Add(1)
+	}
+	key, nid, known := s.nodeKey(node)
+	r := s.clients.request(id, node, key, typeURL, version, nonce, names, errMsg)
+	switch {
+	case r.acked:
+		s.stats.acks.Add(1)
+	case errMsg != nil:
+		level := slog.LevelDebug
+		if r.firstNACK {
+			level = slog.LevelWarn
+		}
+		s.log.Log(s.ctx, level, "xds: client rejected configuration (NACK)", "node", node.GetId(), "key", key,
+			"type", typeURL, "version", r.rejected, "accepted", version, "error", *errMsg)
+	}
+	s.ensure(key, nid, known, isProxyless(node), node.GetId())
+}
+
 func (s *Server) streamClosed(id int64) {
+	s.stats.streams.Add(-1)
 	key, left := s.clients.close(id)
 	if key == "" || left > 0 {
 		return

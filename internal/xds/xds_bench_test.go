@@ -3,6 +3,7 @@ package xds_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -26,9 +27,10 @@ import (
 )
 
 // stack runs what server.Run runs, in process: the store, Cloud Map, App
-// Mesh, the API on an httptest server, and xDS on a free port. The
-// benchmark needs the xds.Server itself, to see ACKs as they arrive.
-func stack(b testing.TB) (*mesh, *xds.Server) {
+// Mesh, the API on an httptest server, and xDS on a free port, logging to
+// log (nil: nowhere). The benchmark needs the xds.Server itself, to see
+// ACKs as they arrive; the NACK tests, to read its counters.
+func stack(b testing.TB, log *slog.Logger) (*mesh, *xds.Server) {
 	b.Helper()
 	ctx := context.Background()
 	st, err := boltstore.Open(filepath.Join(b.TempDir(), "mapmesh.db"), boltstore.Options{})
@@ -49,7 +51,7 @@ func stack(b testing.TB) (*mesh, *xds.Server) {
 		mux.HandleREST(s)
 	}
 	hs := httptest.NewServer(mux)
-	xs, err := xds.New(amb, cm, xds.Config{Account: awsapi.DefaultAccount, Region: "us-east-1"})
+	xs, err := xds.New(amb, cm, xds.Config{Account: awsapi.DefaultAccount, Region: "us-east-1", Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -96,7 +98,7 @@ func BenchmarkRouteUpdateAck(b *testing.B) {
 	}
 	for _, n := range benchClients() {
 		b.Run("clients="+strconv.Itoa(n), func(b *testing.B) {
-			m, xs := stack(b)
+			m, xs := stack(b, nil)
 			m.register("b1", "v1")
 			m.register("b2", "v2")
 			m.greeterMesh(80, 20)
