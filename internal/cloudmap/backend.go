@@ -24,6 +24,11 @@ type Quotas struct {
 	InstancesPerNamespace int
 	TagsPerResource       int
 	ServiceAttributes     int
+	// HealthCheckedInstancesPerAccount bounds the instances of services
+	// with a HealthCheckConfig in one account (all regions): the probes an
+	// account can make the server send (Route 53's health checks per
+	// account).
+	HealthCheckedInstancesPerAccount int
 }
 
 // DefaultQuotas are AWS's default quotas.
@@ -34,6 +39,8 @@ var DefaultQuotas = Quotas{
 	InstancesPerNamespace: 2000,
 	TagsPerResource:       50,
 	ServiceAttributes:     30,
+	// Route 53's default quota of health checks per account.
+	HealthCheckedInstancesPerAccount: 200,
 }
 
 // Config configures a Backend.
@@ -90,7 +97,8 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Backend, error) {
 		def int
 	}{{&q.NamespacesPerRegion, d.NamespacesPerRegion}, {&q.ServicesPerNamespace, d.ServicesPerNamespace},
 		{&q.InstancesPerService, d.InstancesPerService}, {&q.InstancesPerNamespace, d.InstancesPerNamespace},
-		{&q.TagsPerResource, d.TagsPerResource}, {&q.ServiceAttributes, d.ServiceAttributes}} {
+		{&q.TagsPerResource, d.TagsPerResource}, {&q.ServiceAttributes, d.ServiceAttributes},
+		{&q.HealthCheckedInstancesPerAccount, d.HealthCheckedInstancesPerAccount}} {
 		if *f.v <= 0 {
 			*f.v = f.def
 		}

@@ -450,3 +450,54 @@ func TestInstanceQuotaUnderConcurrency(t *testing.T) {
 		})
 	}
 }
+
+// TestProbedInstancesQuota: an account cannot make the server probe more
+// instances than its quota, across services and regions, nor by adding a
+// HealthCheckConfig to a service that has instances; deregistering frees
+// room.
+func TestProbedInstancesQuota(t *testing.T) {
+	e := newEnv(t, Config{Quotas: Quotas{HealthCheckedInstancesPerAccount: 3}})
+	hc := &HealthCheckConfig{Type: str("TCP")}
+	mk := func(ctx context.Context, ns string, check *HealthCheckConfig) string {
+		op := must(e.b.CreatePublicDnsNamespace(ctx, &CreatePublicDnsNamespaceInput{Name: str(ns)}))
+		nsID := must(e.b.GetOperation(ctx, &GetOperationInput{OperationID: op.OperationID})).Operation.Targets["NAMESPACE"]
+		return *must(e.b.CreateService(ctx, &CreateServiceInput{Name: str("web"), NamespaceID: &nsID, HealthCheckConfig: check,
+			DNSConfig: &DNSConfig{DNSRecords: []DNSRecord{{Type: str("A"), TTL: new(int64(60))}}}})).Service.ID
+	}
+	other := awsapi.WithCaller(context.Background(), awsapi.Caller{Account: "111122223333", Region: "us-west-2"})
+	a, b := mk(e.ctx, "a.example.com", hc), mk(other, "b.example.com", hc)
+	reg := func(ctx context.Context, svc, id string) error {
+		_, err := e.b.RegisterInstance(ctx, &RegisterInstanceInput{ServiceID: &svc, InstanceID: &id,
+			Attributes: map[string]string{"AWS_INSTANCE_IPV4": "192.0.2.1", "AWS_INSTANCE_PORT": "80"}})
+		return err
+	}
+	for _, r := range []struct {
+		ctx      context.Context
+		svc, id  string
+		wantCode string
+	}{
+		{e.ctx, a, "1", ""}, {e.ctx, a, "2", ""}, {other, b, "3", ""},
+		{other, b, "4", "ResourceLimitExceeded"}, // the account's quota, across regions
+		{e.ctx, a, "1", ""},                      // re-registering is no new instance
+	} {
+		if err := reg(r.ctx, r.svc, r.id); code(err) != r.wantCode {
+			t.Errorf("RegisterInstance(%s) = %v; want %q", r.id, err, r.wantCode)
+		}
+	}
+	plain := mk(e.ctx, "c.example.com", nil)
+	if err := reg(e.ctx, plain, "p"); err != nil { // no health check: no quota
+		t.Fatal(err)
+	}
+	_, err := e.b.UpdateService(e.ctx, &UpdateServiceInput{ID: &plain, Service: &ServiceChange{HealthCheckConfig: hc}})
+	if code(err) != "ResourceLimitExceeded" {
+		t.Errorf("UpdateService adding a health check past the quota = %v; want ResourceLimitExceeded", err)
+	}
+	must(e.b.DeregisterInstance(e.ctx, &DeregisterInstanceInput{ServiceID: &a, InstanceID: str("2")}))
+	if err := reg(other, b, "4"); err != nil {
+		t.Errorf("RegisterInstance after a deregistration freed room = %v", err)
+	}
+	e.restart()
+	if got := code(reg(e.ctx, a, "5")); got != "ResourceLimitExceeded" {
+		t.Errorf("RegisterInstance past the quota after a restart = %q; want ResourceLimitExceeded", got)
+	}
+}

@@ -101,6 +101,15 @@ func (in *InstanceInfo) HealthAt(nowMs int64) string {
 	return in.health.effective(nowMs)
 }
 
+// HealthReason returns why a health check last made the instance UNHEALTHY
+// (empty for a healthy one, or when none was given).
+func (in *InstanceInfo) HealthReason() string {
+	if in.health == nil {
+		return ""
+	}
+	return in.health.Reason
+}
+
 // HealthChangesAt returns when (epoch milliseconds) a pending custom status
 // takes effect, or 0 when none is pending.
 func (in *InstanceInfo) HealthChangesAt() int64 {
@@ -200,11 +209,13 @@ func (p *partition) serviceInfo(s *service) ServiceInfo {
 }
 
 // SetHealth records the result of a health check (HealthCheckConfig) for an
-// instance: status is HEALTHY or UNHEALTHY. It writes only when the status
-// changes, never moves InstancesRevision, and fails with InstanceNotFound
-// when the instance is gone (a check racing a deregistration) or
-// InvalidInput when the service has no HealthCheckConfig.
-func (b *Backend) SetHealth(ctx context.Context, account, region, svcID, instID, status string) error {
+// instance: status is HEALTHY or UNHEALTHY, and reason why (the last probe's
+// failure, or why the target may not be probed; empty when healthy), for
+// operators. It writes only when the status changes, never moves
+// InstancesRevision, and fails with InstanceNotFound when the instance is
+// gone (a check racing a deregistration) or InvalidInput when the service
+// has no HealthCheckConfig.
+func (b *Backend) SetHealth(ctx context.Context, account, region, svcID, instID, status, reason string) error {
 	if status != healthHealthy && status != healthUnhealthy {
 		return fmt.Errorf("cloudmap: SetHealth: bad status %q", status)
 	}
@@ -232,7 +243,13 @@ func (b *Backend) SetHealth(ctx context.Context, account, region, svcID, instID,
 		t.cond(p.key.key(kindInstance, svcID, instID), inst.modRev)
 		k := p.key.key(kindHealth, svcID, instID)
 		t.cond(k, rev)
-		t.put(k, &healthRecord{V: 1, Status: status})
+		if len(reason) > maxHealthReason {
+			reason = reason[:maxHealthReason]
+		}
+		t.put(k, &healthRecord{V: 1, Status: status, Reason: reason})
 		return nil
 	})
 }
+
+// maxHealthReason bounds the reason a health record keeps.
+const maxHealthReason = 256

@@ -22,7 +22,9 @@ type healthRecord struct {
 	Status    string `json:"status"`
 	Pending   string `json:"pending,omitempty"`
 	PendingAt int64  `json:"pendingAt,omitempty"`
-	modRev    int64
+	// Reason says why a health check found the instance UNHEALTHY.
+	Reason string `json:"reason,omitempty"`
+	modRev int64
 }
 
 // effective returns the status in force at nowMs.

@@ -191,12 +191,20 @@ func (b *Backend) checkInstanceQuotas(p *partition, t *txn, s *service, ns *name
 	for _, other := range ns.services {
 		total += other.instanceCount()
 	}
-	svcScope, nsScope := scope{p.key, s.rec.ID}, scope{p.key, ns.rec.ID}
-	if !b.dom.adding.reserve(key, svcScope, nsScope, n, total, q.InstancesPerService, q.InstancesPerNamespace) {
-		if n+b.dom.adding.count(svcScope) >= q.InstancesPerService {
-			return resourceLimitExceeded("The maximum number of instances per service (%d) has been reached", q.InstancesPerService)
-		}
+	limits := []limit{{scope{p.key, s.rec.ID}, n, q.InstancesPerService}, {scope{p.key, ns.rec.ID}, total, q.InstancesPerNamespace}}
+	if s.rec.HealthCheck != nil {
+		acct := partKey{account: p.key.account}
+		limits = append(limits, limit{scope{acct, "probed"}, b.dom.probed[p.key.account], q.HealthCheckedInstancesPerAccount})
+	}
+	switch b.dom.adding.reserve(key, limits) {
+	case -1:
+	case 0:
+		return resourceLimitExceeded("The maximum number of instances per service (%d) has been reached", q.InstancesPerService)
+	case 1:
 		return resourceLimitExceeded("The maximum number of instances per namespace (%d) has been reached", q.InstancesPerNamespace)
+	default:
+		return resourceLimitExceeded("The maximum number of instances with a health check (HealthCheckConfig) per account (%d) has been reached",
+			q.HealthCheckedInstancesPerAccount)
 	}
 	t.OnDone(func(committed bool, rev int64) { b.dom.adding.done(key, committed, rev) })
 	switch {

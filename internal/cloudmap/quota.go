@@ -14,17 +14,25 @@ import "sync"
 //     markers every registration writes, so that writers in other
 //     processes sharing the store (a cluster) retry against a fresh count.
 
-// scope names a service or a namespace of a partition.
+// scope names what a quota counts in: a service or a namespace of a
+// partition, or an account's probed instances (region empty).
 type scope struct {
 	part partKey
 	id   string
 }
 
+// limit is one quota a new instance counts against.
+type limit struct {
+	scope scope
+	have  int // instances the view holds in the scope
+	max   int
+}
+
 // reservation is one new instance being added, by its store key.
 type reservation struct {
-	svc, ns scope
-	refs    int   // registrations of the same new instance in flight
-	rev     int64 // the revision that added it, once committed
+	scopes []scope
+	refs   int   // registrations of the same new instance in flight
+	rev    int64 // the revision that added it, once committed
 }
 
 // reservations counts the new instances this process is adding that the
@@ -35,31 +43,35 @@ type reservation struct {
 type reservations struct {
 	mu    sync.Mutex // guards the fields below
 	byKey map[string]*reservation
-	svc   map[scope]int
-	ns    map[scope]int
+	count map[scope]int
 }
 
-// reserve adds the instance at key to the counts of svc and ns unless that
-// would take a count past its quota; the view holds have and haveNS
-// instances of them. It reports whether it reserved. The same key
+// reserve adds the instance at key to the count of every limit's scope
+// unless that would take one past its quota. It returns -1 when it
+// reserved, else the index of the first limit reached. The same key
 // reserved twice (a retried registration racing itself) counts once.
-func (r *reservations) reserve(key string, svc, ns scope, have, haveNS, quota, quotaNS int) bool {
+func (r *reservations) reserve(key string, limits []limit) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if res := r.byKey[key]; res != nil {
 		res.refs++
-		return true
+		return -1
 	}
-	if have+r.svc[svc] >= quota || haveNS+r.ns[ns] >= quotaNS {
-		return false
+	for i, l := range limits {
+		if l.have+r.count[l.scope] >= l.max {
+			return i
+		}
 	}
 	if r.byKey == nil {
-		r.byKey, r.svc, r.ns = map[string]*reservation{}, map[scope]int{}, map[scope]int{}
+		r.byKey, r.count = map[string]*reservation{}, map[scope]int{}
 	}
-	r.byKey[key] = &reservation{svc: svc, ns: ns, refs: 1}
-	r.svc[svc]++
-	r.ns[ns]++
-	return true
+	res := &reservation{refs: 1}
+	for _, l := range limits {
+		res.scopes = append(res.scopes, l.scope)
+		r.count[l.scope]++
+	}
+	r.byKey[key] = res
+	return -1
 }
 
 // done ends one registration's hold on key: a failed one releases it, a
@@ -103,11 +115,10 @@ func (r *reservations) reload(rev int64) {
 
 func (r *reservations) dropLocked(key string, res *reservation) {
 	delete(r.byKey, key)
-	if r.svc[res.svc]--; r.svc[res.svc] <= 0 {
-		delete(r.svc, res.svc)
-	}
-	if r.ns[res.ns]--; r.ns[res.ns] <= 0 {
-		delete(r.ns, res.ns)
+	for _, sc := range res.scopes {
+		if r.count[sc]--; r.count[sc] <= 0 {
+			delete(r.count, sc)
+		}
 	}
 }
 
@@ -116,11 +127,4 @@ func (r *reservations) held() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.byKey)
-}
-
-// count returns the reservations of a service.
-func (r *reservations) count(svc scope) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.svc[svc]
 }

@@ -412,6 +412,15 @@ func (b *Backend) UpdateService(ctx context.Context, in *UpdateServiceInput) (*U
 		if rec.HealthCheck, err = b.checkHealthCheckConfig(ch.HealthCheckConfig, ns); err != nil {
 			return err
 		}
+		if s.rec.HealthCheck == nil && rec.HealthCheck != nil {
+			// The service's instances start being probed: they count
+			// against the account's quota of probed instances.
+			q := b.cfg.Quotas.HealthCheckedInstancesPerAccount
+			if k := s.instanceCount(); k > 0 && b.dom.probed[p.key.account]+k > q {
+				return resourceLimitExceeded("The maximum number of instances with a health check (HealthCheckConfig) per account (%d) would be exceeded", q)
+			}
+			t.cond(p.key.key(kindServiceRev, s.rec.ID), s.set.rev)
+		}
 		if ch.DNSConfig != nil {
 			if s.rec.Type != svcDNSHTTP {
 				return invalidInput("Service %s has no DNS configuration to update", s.rec.ID)

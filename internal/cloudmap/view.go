@@ -30,6 +30,10 @@ type domain struct {
 	// adding counts the instances this process is adding (see
 	// reservations), for exact quotas.
 	adding reservations
+	// probed counts, by account, the instances of services with a
+	// HealthCheckConfig: those the health checker probes (for the quota
+	// on them). Kept by Apply, under the view's write lock.
+	probed map[string]int
 }
 
 // view is the projection of every Cloud Map key.
@@ -168,6 +172,20 @@ func (d *domain) LoadRank(rest string) int {
 func (d *domain) Reload(rev int64) {
 	d.written.reset()
 	d.adding.reload(rev)
+	d.probed = nil
+}
+
+// countProbed adds n to the account's count of probed instances.
+func (d *domain) countProbed(account string, n int) {
+	if n == 0 {
+		return
+	}
+	if d.probed == nil {
+		d.probed = map[string]int{}
+	}
+	if d.probed[account] += n; d.probed[account] <= 0 {
+		delete(d.probed, account)
+	}
 }
 
 // Apply folds one event into partition p and returns what it changed for
@@ -266,6 +284,9 @@ func (d *domain) applyEvent(p *partition, ev store.Event, kind string, rest []st
 			}
 			delete(p.services, id)
 			if set := p.instances[id]; set != nil && set.svc == s {
+				if s.rec.HealthCheck != nil {
+					d.countProbed(p.key.account, -len(set.byID))
+				}
 				set.svc = nil
 			}
 			return
@@ -279,6 +300,7 @@ func (d *domain) applyEvent(p *partition, ev store.Event, kind string, rest []st
 			p.services[id] = s
 		}
 		rename := s.rec.Name != rec.Name || s.rec.NamespaceID != rec.NamespaceID
+		wasProbed := s.set != nil && s.rec.HealthCheck != nil
 		s.rec, s.modRev = rec, ev.KV.ModRevision
 		s.ns = p.namespaces[rec.NamespaceID]
 		if s.ns != nil {
@@ -291,6 +313,13 @@ func (d *domain) applyEvent(p *partition, ev store.Event, kind string, rest []st
 		}
 		s.set = set
 		set.svc = s
+		if probed := rec.HealthCheck != nil; probed != wasProbed {
+			n := len(set.byID)
+			if !probed {
+				n = -n
+			}
+			d.countProbed(p.key.account, n)
+		}
 		if rename || len(set.list) > 0 && set.list[0].summary == nil {
 			set.rebuildSummaries(s)
 		}
@@ -316,13 +345,20 @@ func (d *domain) applyEvent(p *partition, ev store.Event, kind string, rest []st
 			set = newInstanceSet()
 			p.instances[svcID] = set
 		}
+		probed := set.svc != nil && set.svc.rec.HealthCheck != nil
 		if del {
+			if probed && set.byID[instID] != nil {
+				d.countProbed(p.key.account, -1)
+			}
 			set.remove(instID)
 			return
 		}
 		in := &instance{modRev: ev.KV.ModRevision}
 		if !decode(&in.rec) {
 			return
+		}
+		if probed && set.byID[instID] == nil {
+			d.countProbed(p.key.account, 1)
 		}
 		set.put(in)
 		d.adding.arrived(ev.KV.Key)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -51,7 +52,7 @@ type Backend interface {
 	Services(account, region, nsID string) []cloudmap.ServiceInfo
 	ServiceInfo(account, region, id string) (cloudmap.ServiceInfo, bool)
 	Service(account, region, id string) (cloudmap.ServiceInfo, []cloudmap.InstanceInfo, bool)
-	SetHealth(ctx context.Context, account, region, svcID, instID, status string) error
+	SetHealth(ctx context.Context, account, region, svcID, instID, status, reason string) error
 }
 
 var _ Backend = (*cloudmap.Backend)(nil)
@@ -69,9 +70,12 @@ type Config struct {
 	// whose last probe was slow have a separate bound of a quarter of it
 	// (at least 1), so they never take the others' slots.
 	Concurrency int
-	// AllowedCIDRs are the addresses that may be probed; empty means any.
-	// A target outside them is not contacted and counts as failing.
+	// AllowedCIDRs and DeniedCIDRs say which addresses may be probed,
+	// besides the DefaultDenied ones and mapmesh's own listeners (see
+	// policy): a denied target is not contacted and makes its instance
+	// UNHEALTHY at once, with the reason in its health record.
 	AllowedCIDRs []netip.Prefix
+	DeniedCIDRs  []netip.Prefix
 	Logger       *slog.Logger
 	// Observe, if set, is called after every probe with its result, on
 	// the probe's goroutine; it must be quick. For metrics and benchmarks.
@@ -118,6 +122,7 @@ type Checker struct {
 	b     Backend
 	cfg   Config
 	probe prober
+	pol   *policy // which targets may be probed
 	log   *slog.Logger
 
 	ctx    context.Context // ends at Close; parent of every probe
@@ -197,6 +202,7 @@ func Start(b Backend, cfg Config) (*Checker, error) {
 		cfg.Concurrency = DefaultConcurrency
 	}
 	c := &Checker{b: b, cfg: cfg, probe: cfg.probe, log: cfg.Logger, pending: map[svcKey]struct{}{},
+		pol:  &policy{allowed: cfg.AllowedCIDRs, denied: cfg.DeniedCIDRs},
 		kick: make(chan struct{}, 1), services: map[svcKey]map[string]*check{},
 		fast: newLane(cfg.Concurrency), slow: newLane(max(1, cfg.Concurrency/4))}
 	if c.probe == nil {
@@ -214,6 +220,10 @@ func Start(b Backend, cfg Config) (*Checker, error) {
 	go c.dispatch(c.slow)
 	return c, nil
 }
+
+// SetOwnAddrs tells the Checker mapmesh's own listen addresses, which it
+// never probes (an unspecified address stands for every local one).
+func (c *Checker) SetOwnAddrs(addrs ...net.Addr) { c.pol.setOwn(addrs) }
 
 // Close stops every check, cancels the probes in flight and waits for the
 // Checker's goroutines to end. It is safe to call more than once.
@@ -395,8 +405,7 @@ func (c *Checker) syncService(k svcKey, starting bool) {
 		}
 		ch := &check{svc: k, inst: in.ID, rev: in.Revision, attrs: in.Attributes, threshold: threshold, idx: -1, wmu: wmu,
 			dnsName: dnsName, synced: pass,
-			t: target{Type: info.HealthCheck.Type, Addr: addr, Path: path, Host: hostHeader(info.HealthCheck.Type, dnsName, addr.Port()),
-				Refused: !allowed(c.cfg.AllowedCIDRs, addr.Addr())}}
+			t: target{Type: info.HealthCheck.Type, Addr: addr, Path: path, Host: hostHeader(info.HealthCheck.Type, dnsName, addr.Port())}}
 		recorded := in.HealthAt(now.UnixMilli())
 		if starting && old == nil {
 			// Take over the recorded status; spread the first probes of
@@ -411,9 +420,9 @@ func (c *Checker) syncService(k svcKey, starting bool) {
 			ch.status, ch.dirty, ch.first = statusHealthy, recorded != statusHealthy, true
 			ch.due = now.Add(jitter(min(c.cfg.Interval, firstProbeWithin)))
 		}
-		if ch.t.Refused {
-			c.log.Warn("healthcheck: target address not allowed; the check fails without probing", "service", k.svcID,
-				"instance", in.ID, "target", addr.String())
+		if why := c.pol.refusal(addr); why != "" {
+			c.log.Warn("healthcheck: target may not be probed; the instance is UNHEALTHY without probing", "service", k.svcID,
+				"instance", in.ID, "target", addr.String(), "reason", why)
 		}
 		cur[in.ID] = ch
 		c.queueLocked(c.fast, ch)
@@ -452,6 +461,14 @@ func (ch *check) record(err error) {
 	if err != nil {
 		ch.lastErr = err
 	}
+	if errors.Is(err, errRefused) {
+		// Not a failing target but a forbidden one: no threshold.
+		ch.streak = 0
+		if ch.status != statusUnhealthy {
+			ch.status, ch.dirty = statusUnhealthy, true
+		}
+		return
+	}
 	if (err == nil) == (ch.status == statusHealthy) {
 		ch.streak = 0
 		return
@@ -482,7 +499,11 @@ func (c *Checker) flush(ch *check) {
 	want, lastErr := ch.status, ch.lastErr
 	c.mu.Unlock()
 	c.writes.Add(1)
-	err := c.b.SetHealth(c.ctx, ch.svc.account, ch.svc.region, ch.svc.svcID, ch.inst, want)
+	reason := ""
+	if want == statusUnhealthy && lastErr != nil {
+		reason = lastErr.Error()
+	}
+	err := c.b.SetHealth(c.ctx, ch.svc.account, ch.svc.region, ch.svc.svcID, ch.inst, want, reason)
 	c.mu.Lock()
 	if err == nil && ch.status == want {
 		ch.dirty = false

@@ -85,9 +85,6 @@ func (f *fakeNet) count(addr string) int {
 }
 
 func (f *fakeNet) probe(ctx context.Context, t target) error {
-	if t.Refused {
-		return errRefused
-	}
 	f.mu.Lock()
 	f.probes[t.Addr]++
 	f.paths[t.Addr] = append(f.paths[t.Addr], t.Path+" "+t.Host)
@@ -128,9 +125,9 @@ type countingBackend struct {
 	writes atomic.Int64
 }
 
-func (b *countingBackend) SetHealth(ctx context.Context, account, region, svcID, instID, status string) error {
+func (b *countingBackend) SetHealth(ctx context.Context, account, region, svcID, instID, status, reason string) error {
 	b.writes.Add(1)
-	return b.Backend.SetHealth(ctx, account, region, svcID, instID, status)
+	return b.Backend.SetHealth(ctx, account, region, svcID, instID, status, reason)
 }
 
 type env struct {
@@ -411,7 +408,7 @@ func TestStartTakesOver(t *testing.T) {
 			e.net.set(addr, "up")
 			e.register(svc, fmt.Sprint("i", i), addr)
 		}
-		if err := e.b.SetHealth(e.ctx, testAccount, testRegion, svc, "i0", "UNHEALTHY"); err != nil {
+		if err := e.b.SetHealth(e.ctx, testAccount, testRegion, svc, "i0", "UNHEALTHY", ""); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait() // the view has the status: the Checker takes over what the view shows

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -288,7 +289,7 @@ func (f *fixture) expectDiscover(rev int64, want map[types.HealthStatusFilter][]
 }
 
 func TestProbesChangeWhatClientsDiscover(t *testing.T) {
-	srv := servertest.Start(t, server.Config{HealthInterval: e2eInterval, HealthTimeout: time.Second})
+	srv := servertest.Start(t, server.Config{HealthInterval: e2eInterval, HealthTimeout: time.Second, HealthAllowedCIDRs: loopback})
 	c := newClient(t, srv)
 	for _, typ := range []string{"HTTP", "HTTPS", "TCP"} {
 		t.Run(typ, func(t *testing.T) {
@@ -361,7 +362,7 @@ func TestProbesChangeWhatClientsDiscover(t *testing.T) {
 // TestHealthCheckLifecycle: UpdateService changes apply, removing the
 // HealthCheckConfig stops the checks, deregistering ends them.
 func TestHealthCheckLifecycle(t *testing.T) {
-	srv := servertest.Start(t, server.Config{HealthInterval: e2eInterval, HealthTimeout: time.Second})
+	srv := servertest.Start(t, server.Config{HealthInterval: e2eInterval, HealthTimeout: time.Second, HealthAllowedCIDRs: loopback})
 	c := newClient(t, srv)
 	f := newFixture(t, c, srv.DNSAddr, "lifecycle.example.com", &types.HealthCheckConfig{Type: types.HealthCheckTypeHttp,
 		ResourcePath: aws.String("/health"), FailureThreshold: aws.Int32(1)})
@@ -409,7 +410,7 @@ func TestHealthChecksForAllNamespaces(t *testing.T) {
 	for _, all := range []bool{false, true} {
 		t.Run(strconv.FormatBool(all), func(t *testing.T) {
 			t.Parallel()
-			srv := servertest.Start(t, server.Config{HealthInterval: e2eInterval, HealthChecksAllNamespaces: all})
+			srv := servertest.Start(t, server.Config{HealthInterval: e2eInterval, HealthChecksAllNamespaces: all, HealthAllowedCIDRs: loopback})
 			c := newClient(t, srv)
 			op, err := c.CreatePrivateDnsNamespace(bg, &sd.CreatePrivateDnsNamespaceInput{Name: aws.String("internal.example"),
 				Vpc: aws.String("vpc-12345678")})
@@ -470,5 +471,52 @@ func TestFlags(t *testing.T) {
 	bad := server.NewFlags(badFS)
 	if err := bad.Parse([]string{"--health-allowed-cidrs=not-a-cidr"}, func(string) string { return "" }, io.Discard); err == nil {
 		t.Error("--health-allowed-cidrs=not-a-cidr accepted")
+	}
+}
+
+// loopback lets the end-to-end tests probe their targets on 127.0.0.0/8,
+// which health checks may not contact by default.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
+// TestNotAScanner: health checks do not contact the server's own host or
+// the cloud's metadata service unless an operator allows it, and never
+// mapmesh's own listeners: such an instance is UNHEALTHY at once (no
+// FailureThreshold), although its target answers.
+func TestNotAScanner(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cfg     server.Config
+		own     bool // target the API port itself
+		healthy bool
+	}{
+		{"loopback denied by default", server.Config{}, false, false},
+		{"loopback allowed", server.Config{HealthAllowedCIDRs: loopback}, false, true},
+		{"loopback allowed but denied again", server.Config{HealthAllowedCIDRs: loopback,
+			HealthDeniedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, false, false},
+		{"own API port, loopback allowed", server.Config{HealthAllowedCIDRs: loopback}, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.HealthInterval, cfg.HealthTimeout = e2eInterval, time.Second
+			srv := servertest.Start(t, cfg)
+			c := newClient(t, srv)
+			f := newFixture(t, c, srv.DNSAddr, "scan.example.com", &types.HealthCheckConfig{Type: types.HealthCheckTypeTcp,
+				FailureThreshold: aws.Int32(10)})
+			port := newTarget(t, "TCP").port()
+			if tc.own {
+				_, port, _ = net.SplitHostPort(srv.Addr)
+			}
+			f.register("a", "127.0.0.1", port)
+			want := types.HealthStatusUnhealthy
+			if tc.healthy {
+				want = types.HealthStatusHealthy
+			}
+			// Refused at once: well within the 10 failures a failing
+			// target would need.
+			time.Sleep(5 * e2eInterval)
+			if got := f.health()["a"]; got != want {
+				t.Errorf("instance targeting 127.0.0.1:%s = %s; want %s", port, got, want)
+			}
+		})
 	}
 }

@@ -27,9 +27,10 @@ const (
 // userAgent is sent by HTTP and HTTPS probes.
 const userAgent = "mapmesh-health-check/1"
 
-// errRefused is the result of a probe whose address is outside the allowed
-// prefixes: it fails without connecting.
-var errRefused = errors.New("healthcheck: target address not allowed by --health-allowed-cidrs")
+// errRefused is wrapped by the result of a probe whose target may not be
+// probed (see policy): it fails without connecting, and makes the instance
+// UNHEALTHY at once.
+var errRefused = errors.New("healthcheck: target may not be probed")
 
 // target is what one probe checks.
 type target struct {
@@ -38,8 +39,6 @@ type target struct {
 	// Path is the ResourcePath ("/" when empty); Host the Host header
 	// (the address when empty). Both unused by TCP.
 	Path, Host string
-	// Refused is set when Addr is outside the allowed prefixes.
-	Refused bool
 }
 
 // timeout is how long a probe of t may take in all.
@@ -82,9 +81,6 @@ func (p *netProber) phase(d time.Duration) time.Duration {
 
 // probe implements prober.
 func (p *netProber) probe(ctx context.Context, t target) error {
-	if t.Refused {
-		return errRefused
-	}
 	switch t.Type {
 	case "TCP":
 		return p.tcp(ctx, t)
@@ -278,18 +274,4 @@ func ParsePrefixes(s string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out, nil
-}
-
-// allowed reports whether a may be probed: any address when prefixes is
-// empty, else one inside a prefix.
-func allowed(prefixes []netip.Prefix, a netip.Addr) bool {
-	if len(prefixes) == 0 {
-		return true
-	}
-	for _, p := range prefixes {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }

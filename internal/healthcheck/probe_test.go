@@ -77,7 +77,6 @@ func TestNetProbeHTTP(t *testing.T) {
 		{"HTTPS to a plain server", target{Type: "HTTPS", Addr: addrOf(t, plain)}, false},
 		{"TCP open", target{Type: "TCP", Addr: addrOf(t, plain)}, true},
 		{"TCP closed", target{Type: "TCP", Addr: closedPort(t)}, false},
-		{"refused", target{Type: "TCP", Addr: addrOf(t, plain), Refused: true}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), tc.t.timeout(0))
@@ -251,21 +250,57 @@ func TestParsePrefixes(t *testing.T) {
 			}
 		}
 	}
-	ps, _ := ParsePrefixes("10.0.0.0/8")
+}
+
+// TestPolicy: which targets health checks may contact, by precedence: own
+// listeners, denied, allowed, the default denied, then the allowed list.
+func TestPolicy(t *testing.T) {
+	ten, _ := ParsePrefixes("10.0.0.0/8")
+	lo, _ := ParsePrefixes("127.0.0.0/8,::1")
+	deny, _ := ParsePrefixes("10.9.0.0/16")
 	for _, tc := range []struct {
-		prefixes []netip.Prefix
-		addr     string
-		want     bool
+		name            string
+		allowed, denied []netip.Prefix
+		own             []net.Addr
+		target          string
+		want            bool
 	}{
-		{nil, "192.0.2.1", true},
-		{ps, "10.9.9.9", true},
-		{ps, "192.0.2.1", false},
-		{ps, "2001:db8::1", false},
+		{"public address, no lists", nil, nil, nil, "192.0.2.1:80", true},
+		{"private address, no lists", nil, nil, nil, "10.1.2.3:80", true},
+		{"loopback by default", nil, nil, nil, "127.0.0.1:22", false},
+		{"IPv4-mapped loopback", nil, nil, nil, "[::ffff:127.0.0.1]:22", false},
+		{"IPv6 loopback", nil, nil, nil, "[::1]:80", false},
+		{"instance metadata", nil, nil, nil, "169.254.169.254:80", false},
+		{"IPv6 instance metadata", nil, nil, nil, "[fd00:ec2::254]:80", false},
+		{"link-local", nil, nil, nil, "[fe80::1]:80", false},
+		{"this network", nil, nil, nil, "0.0.0.0:80", false},
+		{"allowed list: inside", ten, nil, nil, "10.9.9.9:80", true},
+		{"allowed list: outside", ten, nil, nil, "192.0.2.1:80", false},
+		{"allowed list widens loopback", lo, nil, nil, "127.0.0.1:8080", true},
+		{"denied inside allowed", ten, deny, nil, "10.9.1.1:80", false},
+		{"denied alone", nil, deny, nil, "10.9.1.1:80", false},
+		{"own listener even when loopback is allowed", lo, nil, []net.Addr{tcpAddr("127.0.0.1:9711")}, "127.0.0.1:9711", false},
+		{"own listener's other port", lo, nil, []net.Addr{tcpAddr("127.0.0.1:9711")}, "127.0.0.1:9712", true},
+		{"own listener on all addresses", lo, nil, []net.Addr{tcpAddr("0.0.0.0:9754")}, "127.0.0.2:9754", false},
+		{"own listener on all addresses, IPv6", lo, nil, []net.Addr{tcpAddr("[::]:9753")}, "[::1]:9753", false},
 	} {
-		if got := allowed(tc.prefixes, netip.MustParseAddr(tc.addr)); got != tc.want {
-			t.Errorf("allowed(%v, %s) = %v; want %v", tc.prefixes, tc.addr, got, tc.want)
+		p := &policy{allowed: tc.allowed, denied: tc.denied}
+		if tc.own != nil {
+			p.setOwn(tc.own)
+		}
+		why := p.refusal(netip.MustParseAddrPort(tc.target))
+		if (why == "") != tc.want {
+			t.Errorf("%s: refusal(%s) = %q; want allowed %v", tc.name, tc.target, why, tc.want)
 		}
 	}
+}
+
+func tcpAddr(s string) net.Addr {
+	a, err := net.ResolveTCPAddr("tcp", s)
+	if err != nil {
+		panic(err)
+	}
+	return a
 }
 
 func TestParseStatusLine(t *testing.T) {

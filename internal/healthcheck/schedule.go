@@ -3,6 +3,7 @@ package healthcheck
 import (
 	"container/heap"
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -123,9 +124,14 @@ func (c *Checker) run(l *lane, ch *check, t target, due time.Time) {
 	defer c.wg.Done()
 	timeout := t.timeout(c.cfg.Timeout)
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(c.ctx, timeout)
-	err := c.probe(ctx, t)
-	cancel()
+	var err error
+	if why := c.pol.refusal(t.Addr); why != "" {
+		err = fmt.Errorf("%w: %s (%s)", errRefused, t.Addr, why)
+	} else {
+		ctx, cancel := context.WithTimeout(c.ctx, timeout)
+		err = c.probe(ctx, t)
+		cancel()
+	}
 	took := time.Since(start)
 	<-l.sem
 	if c.ctx.Err() != nil {

@@ -45,6 +45,7 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	fs.IntVar(&c.Quotas.ServicesPerNamespace, "quota-services-per-namespace", cloudmap.DefaultQuotas.ServicesPerNamespace, "Cloud Map services per namespace")
 	fs.IntVar(&c.Quotas.InstancesPerService, "quota-instances-per-service", cloudmap.DefaultQuotas.InstancesPerService, "Cloud Map instances per service")
 	fs.IntVar(&c.Quotas.InstancesPerNamespace, "quota-instances-per-namespace", cloudmap.DefaultQuotas.InstancesPerNamespace, "Cloud Map instances per namespace")
+	fs.IntVar(&c.Quotas.HealthCheckedInstancesPerAccount, "quota-health-checked-instances", cloudmap.DefaultQuotas.HealthCheckedInstancesPerAccount, "instances of services with HealthCheckConfig per account, all regions: the probes one account can make mapmesh send (Route 53: 200 health checks)")
 	aq, ad := &c.AppMeshQuotas, appmesh.DefaultQuotas
 	fs.IntVar(&aq.MeshesPerAccount, "appmesh-quota-meshes", ad.MeshesPerAccount, "App Mesh meshes per account and region")
 	fs.IntVar(&aq.VirtualNodesPerMesh, "appmesh-quota-virtual-nodes-per-mesh", ad.VirtualNodesPerMesh, "App Mesh virtual nodes per mesh")
@@ -57,9 +58,14 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	fs.DurationVar(&c.HealthInterval, "health-interval", healthcheck.DefaultInterval, "interval between two health check probes of an instance (AWS: 30s)")
 	fs.DurationVar(&c.HealthTimeout, "health-timeout", 0, "bound on each health check probe (0: Route 53's: HTTP/HTTPS connect 4s then answer 2s, TCP connect 10s)")
 	fs.IntVar(&c.HealthConcurrency, "health-concurrency", healthcheck.DefaultConcurrency, "most health check probes in flight to targets that answer (slow targets get a quarter more, apart)")
-	fs.Func("health-allowed-cidrs", "comma-separated CIDR prefixes that health checks may connect to (empty: any address)", func(v string) error {
+	fs.Func("health-allowed-cidrs", "comma-separated CIDR prefixes that health checks may connect to: when set, only these, and they may include the loopback and link-local addresses denied by default (empty: any address but those)", func(v string) error {
 		p, err := healthcheck.ParsePrefixes(v)
 		c.HealthAllowedCIDRs = p
+		return err
+	})
+	fs.Func("health-denied-cidrs", "comma-separated CIDR prefixes that health checks may never connect to, whatever --health-allowed-cidrs says (loopback, link-local and mapmesh's own listeners are denied by default)", func(v string) error {
+		p, err := healthcheck.ParsePrefixes(v)
+		c.HealthDeniedCIDRs = p
 		return err
 	})
 	fs.BoolVar(&c.HealthChecksAllNamespaces, "health-checks-for-all-namespaces", false, "allow HealthCheckConfig in private DNS namespaces too (AWS: public DNS and HTTP only)")

@@ -84,6 +84,7 @@ type Config struct {
 	HealthTimeout             time.Duration
 	HealthConcurrency         int
 	HealthAllowedCIDRs        []netip.Prefix
+	HealthDeniedCIDRs         []netip.Prefix
 	HealthChecksAllNamespaces bool
 	// AppMeshQuotas override AWS's default App Mesh quotas (zero fields keep them).
 	AppMeshQuotas appmesh.Quotas
@@ -150,11 +151,12 @@ func Run(ctx context.Context, cfg Config) error {
 	defer am.Close()
 
 	hc, err := healthcheck.Start(cm, healthcheck.Config{Interval: cfg.HealthInterval, Timeout: cfg.HealthTimeout,
-		Concurrency: cfg.HealthConcurrency, AllowedCIDRs: cfg.HealthAllowedCIDRs, Logger: log})
+		Concurrency: cfg.HealthConcurrency, AllowedCIDRs: cfg.HealthAllowedCIDRs, DeniedCIDRs: cfg.HealthDeniedCIDRs, Logger: log})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
 	defer hc.Close()
+	var own []net.Addr // mapmesh's listeners, which health checks may not probe
 
 	mux := awsapi.NewMux(awsapi.MuxConfig{DefaultRegion: cfg.Region, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log})
 	mux.HandleJSON(cm.API())
@@ -191,6 +193,7 @@ func Run(ctx context.Context, cfg Config) error {
 		go func() { _ = dsrv.Serve(dln) }()
 		defer dsrv.Close()
 		log.Info("debug endpoints listening", "debug_addr", dln.Addr().String())
+		own = append(own, dln.Addr())
 	}
 
 	ln, err := net.Listen("tcp", cfg.APIAddr)
@@ -206,6 +209,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("server: cannot serve DNS (--dns-addr %s; empty disables DNS): %w", cfg.DNSAddr, err)
 		}
 		log.Info("DNS listening", "dns_addr", ds.Addr().String())
+		own = append(own, ds.Addr())
 		if cfg.DNSReady != nil {
 			cfg.DNSReady(ds.Addr())
 		}
@@ -226,6 +230,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("server: cannot serve xDS (--xds-addr %s; empty disables xDS): %w", cfg.XDSAddr, err)
 		}
 		log.Info("xDS listening", "xds_addr", xs.Addr().String(), "tls", cfg.XDSTLSCert != "")
+		own = append(own, xs.Addr())
 		if cfg.XDSReady != nil {
 			cfg.XDSReady(xs.Addr())
 		}
@@ -235,6 +240,8 @@ func Run(ctx context.Context, cfg Config) error {
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	own = append(own, ln.Addr())
+	hc.SetOwnAddrs(own...) // never probed
 	log.Info("mapmesh listening", "api_addr", ln.Addr().String(), "data_dir", cfg.DataDir, "region", cfg.Region, "reset_enabled", cfg.EnableReset)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())

@@ -21,6 +21,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -272,37 +273,40 @@ func run(typ string, instances, holes, listeners int, interval, warmup, duration
 	var measuring bool
 	var from time.Time
 	lastDue := map[string]time.Time{}
-	c, err := healthcheck.Start(b, healthcheck.Config{Interval: interval, Concurrency: concurrency, Observe: func(res healthcheck.Result) {
-		mu.Lock()
-		defer mu.Unlock()
-		prev, seen := lastDue[res.InstanceID]
-		lastDue[res.InstanceID] = res.Due
-		if !measuring || res.Due.Before(from) {
-			return
-		}
-		if strings.HasPrefix(res.InstanceID, "hole") {
-			r.holeProbes++
-			return
-		}
-		if seen && res.Due.Sub(prev) > interval*3/2 {
-			r.gaps += int(res.Due.Sub(prev)/interval) - 1
-		}
-		r.probes++
-		if res.Err != nil {
-			r.failures++
-		}
-		r.lags = append(r.lags, res.Start.Sub(res.Due))
-		if sec := int(res.Start.Sub(from) / time.Second); sec >= 0 {
-			for len(r.perSecond) <= sec {
-				r.perSecond = append(r.perSecond, second{})
+	// The targets listen on 127.0.0.0/8, which health checks may not probe
+	// by default.
+	c, err := healthcheck.Start(b, healthcheck.Config{Interval: interval, Concurrency: concurrency,
+		AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Observe: func(res healthcheck.Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			prev, seen := lastDue[res.InstanceID]
+			lastDue[res.InstanceID] = res.Due
+			if !measuring || res.Due.Before(from) {
+				return
 			}
-			ps := &r.perSecond[sec]
-			ps.probes++
-			ps.sumLag += res.Start.Sub(res.Due)
-			ps.maxLag = max(ps.maxLag, res.Start.Sub(res.Due))
-		}
-		r.tooks = append(r.tooks, res.Took)
-	}})
+			if strings.HasPrefix(res.InstanceID, "hole") {
+				r.holeProbes++
+				return
+			}
+			if seen && res.Due.Sub(prev) > interval*3/2 {
+				r.gaps += int(res.Due.Sub(prev)/interval) - 1
+			}
+			r.probes++
+			if res.Err != nil {
+				r.failures++
+			}
+			r.lags = append(r.lags, res.Start.Sub(res.Due))
+			if sec := int(res.Start.Sub(from) / time.Second); sec >= 0 {
+				for len(r.perSecond) <= sec {
+					r.perSecond = append(r.perSecond, second{})
+				}
+				ps := &r.perSecond[sec]
+				ps.probes++
+				ps.sumLag += res.Start.Sub(res.Due)
+				ps.maxLag = max(ps.maxLag, res.Start.Sub(res.Due))
+			}
+			r.tooks = append(r.tooks, res.Took)
+		}})
 	if err != nil {
 		return r, err
 	}
