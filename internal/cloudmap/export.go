@@ -211,11 +211,14 @@ func (p *partition) serviceInfo(s *service) ServiceInfo {
 // SetHealth records the result of a health check (HealthCheckConfig) for an
 // instance: status is HEALTHY or UNHEALTHY, and reason why (the last probe's
 // failure, or why the target may not be probed; empty when healthy), for
-// operators. It writes only when the status changes, never moves
-// InstancesRevision, and fails with InstanceNotFound when the instance is
-// gone (a check racing a deregistration) or InvalidInput when the service
-// has no HealthCheckConfig.
-func (b *Backend) SetHealth(ctx context.Context, account, region, svcID, instID, status, reason string) error {
+// operators. instRev is the revision of the registration the check probed
+// (InstanceInfo.Revision): a result about an older registration (the
+// instance was registered again, maybe at another address, while the probe
+// ran) is not recorded. It writes only when the status changes, never
+// moves InstancesRevision, and fails with InstanceNotFound when the
+// instance is gone or was registered again (a check racing a change) or
+// InvalidInput when the service has no HealthCheckConfig.
+func (b *Backend) SetHealth(ctx context.Context, account, region, svcID, instID string, instRev int64, status, reason string) error {
 	if status != healthHealthy && status != healthUnhealthy {
 		return fmt.Errorf("cloudmap: SetHealth: bad status %q", status)
 	}
@@ -229,7 +232,7 @@ func (b *Backend) SetHealth(ctx context.Context, account, region, svcID, instID,
 			return invalidInput("service %s has no HealthCheckConfig", svcID)
 		}
 		inst := s.set.byID[instID]
-		if inst == nil {
+		if inst == nil || instRev != 0 && inst.modRev != instRev {
 			return instanceNotFound(svcID, instID)
 		}
 		old := s.set.health[instID]

@@ -71,7 +71,7 @@ func TestSetHealth(t *testing.T) {
 	svcID := *svc.Service.ID
 	e.register(svcID, "a", map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "80"})
 	rev := e.discover("example.com", "web", "ALL").rev
-	if err := e.b.SetHealth(e.ctx, "111122223333", "eu-west-1", svcID, "a", "UNHEALTHY", ""); err != nil {
+	if err := e.b.SetHealth(e.ctx, "111122223333", "eu-west-1", svcID, "a", 0, "UNHEALTHY", ""); err != nil {
 		t.Fatal(err)
 	}
 	if d := e.discover("example.com", "web", "HEALTHY"); len(d.hits) != 0 {
@@ -80,12 +80,23 @@ func TestSetHealth(t *testing.T) {
 	if d := e.discover("example.com", "web", "ALL"); d.rev != rev {
 		t.Errorf("InstancesRevision moved on a health change: %d -> %d", rev, d.rev)
 	}
-	if err := e.b.SetHealth(e.ctx, "111122223333", "eu-west-1", svcID, "gone", "HEALTHY", ""); code(err) != "InstanceNotFound" {
+	if err := e.b.SetHealth(e.ctx, "111122223333", "eu-west-1", svcID, "gone", 0, "HEALTHY", ""); code(err) != "InstanceNotFound" {
 		t.Errorf("SetHealth(unknown instance) = %v; want InstanceNotFound", err)
+	}
+	// A result about an earlier registration of the instance (registered
+	// again, at another address, while the probe ran) is not recorded.
+	_, insts, _ := e.b.Service("111122223333", "eu-west-1", svcID)
+	probed := insts[0].Revision
+	e.register(svcID, "a", map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.2", "AWS_INSTANCE_PORT": "80"})
+	if err := e.b.SetHealth(e.ctx, "111122223333", "eu-west-1", svcID, "a", probed, "UNHEALTHY", "stale"); code(err) != "InstanceNotFound" {
+		t.Errorf("SetHealth(an earlier registration) = %v; want InstanceNotFound", err)
+	}
+	if d := e.discover("example.com", "web", "HEALTHY"); len(d.hits) != 1 {
+		t.Errorf("HEALTHY after a stale result = %d instances; want the re-registered one", len(d.hits))
 	}
 	_, custom := e.httpService("c", "api", true)
 	e.register(custom, "x", map[string]string{})
-	if err := e.b.SetHealth(e.ctx, "111122223333", "eu-west-1", custom, "x", "HEALTHY", ""); code(err) != "InvalidInput" {
+	if err := e.b.SetHealth(e.ctx, "111122223333", "eu-west-1", custom, "x", 0, "HEALTHY", ""); code(err) != "InvalidInput" {
 		t.Errorf("SetHealth on a custom-health service = %v; want InvalidInput", err)
 	}
 }
@@ -105,7 +116,7 @@ func TestReregisterResetsProbedHealth(t *testing.T) {
 	svcID := *svc.Service.ID
 	attrs := map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "80"}
 	e.register(svcID, "a", attrs)
-	if err := e.b.SetHealth(e.ctx, "111122223333", "eu-west-1", svcID, "a", "UNHEALTHY", ""); err != nil {
+	if err := e.b.SetHealth(e.ctx, "111122223333", "eu-west-1", svcID, "a", 0, "UNHEALTHY", ""); err != nil {
 		t.Fatal(err)
 	}
 	status := func() string {

@@ -265,7 +265,7 @@ func TestHealthFromSetHealth(t *testing.T) {
 	if got := answerIPs(e.query("udp", "web.checked.example.com.", dns.TypeA)); len(got) != 2 {
 		t.Fatalf("before any probe: %v; want both (healthy until checked)", got)
 	}
-	if err := e.cm.SetHealth(e.ctx, testAccount, testRegion, svc, "a", "UNHEALTHY", ""); err != nil {
+	if err := e.cm.SetHealth(e.ctx, testAccount, testRegion, svc, "a", 0, "UNHEALTHY", ""); err != nil {
 		t.Fatal(err)
 	}
 	e.sync()

@@ -52,7 +52,7 @@ type Backend interface {
 	Services(account, region, nsID string) []cloudmap.ServiceInfo
 	ServiceInfo(account, region, id string) (cloudmap.ServiceInfo, bool)
 	Service(account, region, id string) (cloudmap.ServiceInfo, []cloudmap.InstanceInfo, bool)
-	SetHealth(ctx context.Context, account, region, svcID, instID, status, reason string) error
+	SetHealth(ctx context.Context, account, region, svcID, instID string, instRev int64, status, reason string) error
 }
 
 var _ Backend = (*cloudmap.Backend)(nil)
@@ -496,14 +496,14 @@ func (c *Checker) flush(ch *check) {
 		c.mu.Unlock()
 		return
 	}
-	want, lastErr := ch.status, ch.lastErr
+	want, lastErr, rev := ch.status, ch.lastErr, ch.rev
 	c.mu.Unlock()
 	c.writes.Add(1)
 	reason := ""
 	if want == statusUnhealthy && lastErr != nil {
 		reason = lastErr.Error()
 	}
-	err := c.b.SetHealth(c.ctx, ch.svc.account, ch.svc.region, ch.svc.svcID, ch.inst, want, reason)
+	err := c.b.SetHealth(c.ctx, ch.svc.account, ch.svc.region, ch.svc.svcID, ch.inst, rev, want, reason)
 	c.mu.Lock()
 	if err == nil && ch.status == want {
 		ch.dirty = false

@@ -125,9 +125,9 @@ type countingBackend struct {
 	writes atomic.Int64
 }
 
-func (b *countingBackend) SetHealth(ctx context.Context, account, region, svcID, instID, status, reason string) error {
+func (b *countingBackend) SetHealth(ctx context.Context, account, region, svcID, instID string, instRev int64, status, reason string) error {
 	b.writes.Add(1)
-	return b.Backend.SetHealth(ctx, account, region, svcID, instID, status, reason)
+	return b.Backend.SetHealth(ctx, account, region, svcID, instID, instRev, status, reason)
 }
 
 type env struct {
@@ -408,7 +408,7 @@ func TestStartTakesOver(t *testing.T) {
 			e.net.set(addr, "up")
 			e.register(svc, fmt.Sprint("i", i), addr)
 		}
-		if err := e.b.SetHealth(e.ctx, testAccount, testRegion, svc, "i0", "UNHEALTHY", ""); err != nil {
+		if err := e.b.SetHealth(e.ctx, testAccount, testRegion, svc, "i0", 0, "UNHEALTHY", ""); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait() // the view has the status: the Checker takes over what the view shows

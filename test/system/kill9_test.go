@@ -29,7 +29,7 @@ func TestKill9MixedLoad(t *testing.T) {
 	if os.Getenv("MAPMESH_SOAK") != "" {
 		rounds = 10
 	}
-	p := start(t, config{dataDir: t.TempDir(), args: []string{"--health-interval", "1s", "--quota-namespaces", "100000"}})
+	p := start(t, config{dataDir: t.TempDir(), args: []string{"--health-interval", "1s", "--health-allowed-cidrs", "127.0.0.0/8", "--quota-namespaces", "100000"}})
 	sdc, amc := p.clients()
 	w := setupWorld(t, sdc, amc)
 	seed := uint64(time.Now().UnixNano())

@@ -58,7 +58,7 @@ func TestMirrorHang(t *testing.T) {
 			if tc.sequential {
 				d = 40 * time.Second
 			}
-			p := start(t, config{args: []string{"--health-interval", "1s"}})
+			p := start(t, config{args: []string{"--health-interval", "1s", "--health-allowed-cidrs", "127.0.0.0/8"}})
 			sdc, amc := p.clients()
 			ln := listen(t, "127.0.0.1")
 			var svcID string

@@ -46,7 +46,7 @@ func loadDuration(t *testing.T) time.Duration {
 func TestMixedLoad(t *testing.T) {
 	duration := loadDuration(t)
 	const interval = time.Second
-	p := start(t, config{dns: true, xds: true, args: []string{"--health-interval", interval.String(), "--enable-reset"}})
+	p := start(t, config{dns: true, xds: true, args: []string{"--health-interval", interval.String(), "--health-allowed-cidrs", "127.0.0.0/8", "--enable-reset"}})
 	sdc, amc := p.clients()
 	w := setupWorld(t, sdc, amc)
 	seed := uint64(time.Now().UnixNano())
