@@ -202,7 +202,7 @@ type Verifier struct {
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 
-	keyMu   sync.RWMutex // guards derived
+	keyMu   sync.RWMutex         // guards derived
 	derived map[keyID]*sync.Pool // of hash.Hash: HMACs keyed with a derived key
 }
 
@@ -224,11 +224,11 @@ func (v *Verifier) SetKeyring(k *Keyring) {
 // sig is the signature of a request, as the client sent it.
 type sig struct {
 	accessKey, date, region, service string // the credential scope
-	signedHeaders                        []string
-	signature                            string
-	amzDate                              string // X-Amz-Date
-	expires                              time.Duration
-	presigned                            bool
+	signedHeaders                    []string
+	signature                        string
+	amzDate                          string // X-Amz-Date
+	expires                          time.Duration
+	presigned                        bool
 }
 
 const (
