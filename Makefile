@@ -3,7 +3,7 @@ GO ?= go
 PYTHON ?= python3
 FUZZTIME ?= 10s
 
-.PHONY: build test test-go test-python fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds lint gen check-clean ci
+.PHONY: build test test-go test-python soak fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds lint gen check-clean ci
 
 build:
 	$(GO) build -o bin/mapmesh ./cmd/mapmesh
@@ -18,11 +18,20 @@ test-go:
 test-python: build
 	MAPMESH_BIN=$(CURDIR)/bin/mapmesh $(PYTHON) -m unittest discover -s test/python -v
 
+# The long run of the whole-system tests (test/system): both APIs, health
+# checks, DNS and xDS under load for SOAK (default 5m), kill -9 rounds, the
+# sequential-writers scenario. The short run is part of test-go.
+SOAK ?= 5m
+soak:
+	MAPMESH_SOAK=$(SOAK) $(GO) test -count=1 -timeout 60m -run 'TestMixedLoad|TestKill9MixedLoad|TestMirrorHang' -v ./test/system
+
 # Each fuzz target runs briefly; a crasher fails the build and is written to
 # testdata/fuzz for a regression test.
 fuzz-smoke:
 	$(GO) test -run '^$$' -fuzz '^FuzzJSON11$$' -fuzztime $(FUZZTIME) ./internal/awsapi
 	$(GO) test -run '^$$' -fuzz '^FuzzRESTJSON$$' -fuzztime $(FUZZTIME) ./internal/awsapi
+	$(GO) test -run '^$$' -fuzz '^FuzzSigV4$$' -fuzztime $(FUZZTIME) ./internal/awsapi
+	$(GO) test -run '^$$' -fuzz '^FuzzSigV4AgreesWithSDK$$' -fuzztime $(FUZZTIME) ./internal/awsapi
 	$(GO) test -run '^$$' -fuzz '^FuzzOperations$$' -fuzztime $(FUZZTIME) ./internal/cloudmap
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./internal/dnsserver
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecords$$' -fuzztime $(FUZZTIME) ./internal/store/boltstore
