@@ -127,6 +127,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
 	}
+	if !awsapi.ValidRegion(cfg.Region) {
+		return fmt.Errorf("server: --region %q is not a region name (lowercase words and a number, dash-separated, like us-east-1)", cfg.Region)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("server: data dir %s is not usable: %w", cfg.DataDir, err)
 	}
