@@ -1,0 +1,230 @@
+package server_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mapmesh/mapmesh/internal/server"
+	"github.com/mapmesh/mapmesh/internal/server/servertest"
+)
+
+// listNamespaces makes one Cloud Map call on a connection of its own and
+// returns its status.
+func listNamespaces(t *testing.T, url string, timeout time.Duration) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Target", "Route53AutoNaming_v20170314.ListNamespaces")
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	c := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("ListNamespaces: %v", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// slowRequest sends a request that never finishes: its headers and then a
+// declared 100 KB body one byte at a time (or, with slowHeaders, its
+// headers one byte at a time). It returns how long the server took to close
+// the connection, and the status line of the answer, if any.
+func slowRequest(addr string, slowHeaders bool, wait time.Duration) (time.Duration, string, error) {
+	start := time.Now()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return 0, "", err
+	}
+	defer c.Close()
+	head := "POST / HTTP/1.1\r\nHost: mapmesh\r\nX-Amz-Target: Route53AutoNaming_v20170314.ListNamespaces\r\n" +
+		"Content-Type: application/x-amz-json-1.1\r\nContent-Length: 102400\r\n\r\n{"
+	drip := `"Pad":"` + strings.Repeat("x", 102400)
+	if slowHeaders {
+		drip = "X-Pad: " + strings.Repeat("x", 102400)
+		head = "POST / HTTP/1.1\r\nHost: mapmesh\r\n"
+	}
+	if _, err := io.WriteString(c, head); err != nil {
+		return 0, "", err
+	}
+	closed := make(chan struct{})
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-closed:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			if _, err := io.WriteString(c, drip[i:i+1]); err != nil {
+				return
+			}
+		}
+	}()
+	defer close(closed)
+	_ = c.SetReadDeadline(start.Add(wait))
+	status, err := bufio.NewReader(c).ReadString('\n')
+	if err == nil {
+		_, err = io.Copy(io.Discard, c) // the rest of the answer, then the close
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return time.Since(start), status, fmt.Errorf("connection still open after %v", wait)
+	}
+	return time.Since(start), strings.TrimSpace(status), nil // EOF or reset: closed
+}
+
+// TestSlowRequestsAreCutOff: requests whose headers or body trickle in are
+// cut off once --read-timeout has passed, never answered with a 5xx, and
+// the API answers other clients meanwhile.
+func TestSlowRequestsAreCutOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("holds hundreds of connections for seconds")
+	}
+	const (
+		readTimeout = 2 * time.Second
+		n           = 400
+		bound       = readTimeout + 3*time.Second // scheduling slack on a busy machine
+	)
+	s := servertest.Start(t, server.Config{ReadTimeout: readTimeout})
+	type result struct {
+		after  time.Duration
+		status string
+		err    error
+	}
+	results := make(chan result, n)
+	for i := range n {
+		go func() {
+			after, status, err := slowRequest(s.Addr, i%4 == 0, 3*bound)
+			results <- result{after, status, err}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := os.Stat("/proc/net/tcp"); err == nil {
+		_, p, _ := net.SplitHostPort(s.Addr)
+		port, _ := strconv.Atoi(p)
+		t.Logf("the server holds %d connections", heldConnections(t, port))
+	}
+	start := time.Now()
+	if got := listNamespaces(t, s.URL, readTimeout); got != http.StatusOK {
+		t.Errorf("ListNamespaces beside %d slow requests = %d; want 200", n, got)
+	}
+	if cut := len(results); cut == n {
+		t.Errorf("every slow request was cut off before ListNamespaces answered (after %v); want it answered while they are open", time.Since(start))
+	} else {
+		t.Logf("ListNamespaces answered in %v while %d slow requests were open", time.Since(start), n-cut)
+	}
+	worst := time.Duration(0)
+	answers := map[string]int{} // status line ("" when closed without one) -> count
+	for range n {
+		r := <-results
+		if r.err != nil {
+			t.Errorf("slow request: %v", r.err)
+			continue
+		}
+		worst = max(worst, r.after)
+		answers[r.status]++
+		if r.after > bound {
+			t.Errorf("slow request cut off after %v; want within %v of --read-timeout %v", r.after, bound, readTimeout)
+		}
+		if strings.HasPrefix(r.status, "HTTP/1.1 5") {
+			t.Errorf("slow request answered %q; want the connection closed, or a 400", r.status)
+		}
+	}
+	t.Logf("%d slow requests cut off within %v (--read-timeout %v); answers: %v", n, worst, readTimeout, answers)
+	if got := listNamespaces(t, s.URL, readTimeout); got != http.StatusOK {
+		t.Errorf("ListNamespaces after the slow requests = %d; want 200", got)
+	}
+}
+
+// heldConnections counts the TCP connections on local port that the
+// process has accepted: /proc/net/tcp lists connections still waiting in
+// the accept queue with inode 0.
+func heldConnections(t *testing.T, port int) int {
+	t.Helper()
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := fmt.Sprintf(":%04X", port)
+	n := 0
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+		if len(f) < 10 || !strings.HasSuffix(f[1], suffix) || f[3] == "0A" || f[9] == "0" {
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// TestMaxConnections: with --max-connections, the API never holds more
+// connections than that; the others wait to be accepted, and are served
+// once slots free.
+func TestMaxConnections(t *testing.T) {
+	if _, err := os.Stat("/proc/net/tcp"); err != nil {
+		t.Skip("needs Linux's /proc/net/tcp to count accepted connections")
+	}
+	const limit = 4
+	s := servertest.Start(t, server.Config{MaxConnections: limit, ReadTimeout: time.Second})
+	_, p, _ := net.SplitHostPort(s.Addr)
+	port, _ := strconv.Atoi(p)
+
+	// Three times the limit of connections that send nothing: the server
+	// takes them limit at a time and drops each after the read timeout.
+	var idle []net.Conn
+	for range 3 * limit {
+		c, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+
+	var mu sync.Mutex
+	peak := 0
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			n := heldConnections(t, port)
+			mu.Lock()
+			peak = max(peak, n)
+			mu.Unlock()
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	// A call queued behind them is answered once they are gone.
+	start := time.Now()
+	got := listNamespaces(t, s.URL, 20*time.Second)
+	waited := time.Since(start)
+	close(stop)
+	<-sampled
+	if got != http.StatusOK {
+		t.Errorf("ListNamespaces behind %d idle connections = %d; want 200", len(idle), got)
+	}
+	if peak != limit {
+		t.Errorf("most API connections held at once = %d; want --max-connections %d", peak, limit)
+	}
+	t.Logf("ListNamespaces answered after %v behind %d idle connections; at most %d held", waited, len(idle), peak)
+}
