@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -112,7 +113,7 @@ func TestSlowRequestsAreCutOff(t *testing.T) {
 	if _, err := os.Stat("/proc/net/tcp"); err == nil {
 		_, p, _ := net.SplitHostPort(s.Addr)
 		port, _ := strconv.Atoi(p)
-		t.Logf("the server holds %d connections", heldConnections(t, port))
+		t.Logf("the server holds %d connections", heldAtOnce(t, port))
 	}
 	start := time.Now()
 	if got := listNamespaces(t, s.URL, readTimeout); got != http.StatusOK {
@@ -146,26 +147,44 @@ func TestSlowRequestsAreCutOff(t *testing.T) {
 	}
 }
 
-// heldConnections counts the TCP connections on local port that the
-// process has accepted: /proc/net/tcp lists connections still waiting in
-// the accept queue with inode 0.
-func heldConnections(t *testing.T, port int) int {
+// heldConnections returns the inodes of the TCP connections on local port
+// that the process has accepted: /proc/net/tcp lists connections still
+// waiting in the accept queue with inode 0. The file is read in pieces,
+// not as a snapshot: a socket can be listed twice, or a socket closed
+// during the read listed beside one accepted after it.
+func heldConnections(t *testing.T, port int) map[string]bool {
 	t.Helper()
 	data, err := os.ReadFile("/proc/net/tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
 	suffix := fmt.Sprintf(":%04X", port)
-	n := 0
+	held := map[string]bool{}
 	for _, line := range strings.Split(string(data), "\n")[1:] {
 		f := strings.Fields(line)
 		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
 		if len(f) < 10 || !strings.HasSuffix(f[1], suffix) || f[3] == "0A" || f[9] == "0" {
 			continue
 		}
-		n++
+		held[f[9]] = true
 	}
-	return n
+	return held
+}
+
+// heldAtOnce returns how many connections on local port the process
+// holds at one instant: two reads of heldConnections that list the same
+// sockets. A socket lives once (its inode is not reused while it lives),
+// so every socket both reads list was open between them.
+func heldAtOnce(t *testing.T, port int) int {
+	t.Helper()
+	prev := heldConnections(t, port)
+	for {
+		cur := heldConnections(t, port)
+		if maps.Equal(prev, cur) {
+			return len(cur)
+		}
+		prev = cur
+	}
 }
 
 // TestMaxConnections: with --max-connections, the API never holds more
@@ -203,7 +222,7 @@ func TestMaxConnections(t *testing.T) {
 	go func() {
 		defer close(sampled)
 		for {
-			n := heldConnections(t, port)
+			n := heldAtOnce(t, port)
 			mu.Lock()
 			peak = max(peak, n)
 			mu.Unlock()
