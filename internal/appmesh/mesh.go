@@ -30,6 +30,9 @@ func (p *partition) sortedMeshes() []*entry {
 // createMesh commits a new mesh with spec.
 func (b *Backend) createMesh(p *partition, t *txn, name string, spec *MeshSpec, tags []TagRef) (rkey, *record, error) {
 	k := meshKey(name)
+	if err := checkName(k); err != nil {
+		return k, nil, err
+	}
 	if ms := p.meshes[name]; ms != nil && ms.self != nil {
 		return k, nil, alreadyExists(p.key, k)
 	}

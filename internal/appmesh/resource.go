@@ -161,10 +161,47 @@ func (b *Backend) checkQuota(p *partition, ms *meshState, k rkey, n int) error {
 	return limitExceeded("Mesh %s already has the maximum of %d %ss for account %s", k.mesh, limit, displayKind(k.kind), p.key.account)
 }
 
+// maxNameLen bounds every resource name: the models' ResourceName bound,
+// which the models leave off virtual service names (DNS names are at most
+// 253 characters anyway).
+const maxNameLen = 255
+
+// checkName refuses the name of a resource about to be created, with
+// BadRequestException, unless it is 1 to 255 ASCII letters, digits, hyphens
+// and underscores, as AWS documents App Mesh names; virtual service names
+// are DNS names and may also have dots. Above all this keeps '/' out: the
+// name is a segment of the resource's ARN and of Envoy node IDs
+// (mesh/M/virtualNode/N), so a mesh named "a/virtualNode/b" would have the
+// ARN of virtual node b of mesh a. Every create checks here (createMesh,
+// createIn, and the services a 2018 router's serviceNames create); names
+// already stored are not checked again.
+func checkName(k rkey) error {
+	dots := k.kind == kindVirtualService
+	ok := len(k.name) >= 1 && len(k.name) <= maxNameLen
+	for i := 0; ok && i < len(k.name); i++ {
+		switch c := k.name[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		case c == '.' && dots:
+		default:
+			ok = false
+		}
+	}
+	switch {
+	case ok:
+		return nil
+	case dots:
+		return badRequest("VirtualService name %.64q is not valid: a virtual service name is 1 to %d letters, numbers, hyphens, underscores and dots", k.name, maxNameLen)
+	}
+	return badRequest("%s name %.64q is not valid: a name is 1 to %d letters, numbers, hyphens and underscores", displayKind(k.kind), k.name, maxNameLen)
+}
+
 // createIn commits the new resource k with record r (whose spec setSpec
-// fills in and checks): the mesh and parent must exist, the name must be
-// free, the quota must allow it.
+// fills in and checks): the name must be valid (checkName), the mesh and
+// parent must exist, the name must be free, the quota must allow it.
 func (b *Backend) createIn(p *partition, t *txn, k rkey, owner *string, tags []TagRef, setSpec func(ms *meshState, r *record) error) (*record, error) {
+	if err := checkName(k); err != nil {
+		return nil, err
+	}
 	ms, err := p.meshFor(k.mesh, owner)
 	if err != nil {
 		return nil, err

@@ -170,6 +170,9 @@ func (b *Backend) setServiceNames(p *partition, t *txn, ms *meshState, mesh, rou
 		seen[n] = true
 		e := ms.get(kindVirtualService, "", n)
 		if e == nil {
+			if err := checkName(vsKey(mesh, n)); err != nil {
+				return err
+			}
 			create = append(create, n)
 			continue
 		}

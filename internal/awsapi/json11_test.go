@@ -126,30 +126,6 @@ func TestWireGolden(t *testing.T) {
 	}
 }
 
-func TestCaller(t *testing.T) {
-	m := NewMux(MuxConfig{DefaultRegion: "eu-central-1"})
-	tests := []struct {
-		name, auth, account, region string
-	}{
-		{"no authorization", "", DefaultAccount, "eu-central-1"},
-		{"access key is not an account", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261122/ap-south-1/servicediscovery/aws4_request, SignedHeaders=host, Signature=abc", DefaultAccount, "ap-south-1"},
-		{"12-digit access key is the account", "AWS4-HMAC-SHA256 Credential=111122223333/20261122/us-west-2/servicediscovery/aws4_request, SignedHeaders=host, Signature=abc", "111122223333", "us-west-2"},
-		{"malformed scope", "AWS4-HMAC-SHA256 Credential=AKID/20261122, SignedHeaders=host", DefaultAccount, "eu-central-1"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			r := httptest.NewRequest("POST", "/", nil)
-			if tc.auth != "" {
-				r.Header.Set("Authorization", tc.auth)
-			}
-			c := m.caller(r)
-			if c.Account != tc.account || c.Region != tc.region {
-				t.Errorf("caller(%q) = %s/%s; want %s/%s", tc.auth, c.Account, c.Region, tc.account, tc.region)
-			}
-		})
-	}
-}
-
 func TestTimeJSON(t *testing.T) {
 	tests := []struct {
 		t    time.Time

@@ -70,8 +70,12 @@ func (m *Mux) Handle(pattern string, h http.Handler) { m.routes.Handle(pattern, 
 
 // ServeHTTP implements http.Handler.
 func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c := m.caller(r)
+	c, err := m.caller(r)
 	w.Header()["X-Amzn-Requestid"] = []string{c.RequestID}
+	if err != nil {
+		m.refuseCredential(w, r, c, err)
+		return
+	}
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
 		m.serveJSON11(w, r, c, target)
 		return
@@ -84,23 +88,48 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.routes.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
 }
 
+// maxAccessKeyLen is IAM's bound on an access key ID.
+const maxAccessKeyLen = 128
+
+// ValidRegion reports whether s can name a region: lowercase words and a
+// number, dash-separated, at most 32 bytes ("us-east-1", "us-gov-west-1",
+// "eu-isoe-west-1"). It is the rule the Verifier applies to credential
+// scopes (validRegion), so a region the Mux takes from an unverified scope
+// is one the Verifier would take too.
+func ValidRegion(s string) bool { return validRegion(s) }
+
 // caller reads account and region from the SigV4 credential scope
 // (Authorization: AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request, ...).
 // The account is the access key itself when it is 12 digits, else
-// DefaultAccount. Signatures are not checked here.
-func (m *Mux) caller(r *http.Request) Caller {
+// DefaultAccount. A scope without five parts, or with an empty region,
+// leaves the default region. A region that is not ValidRegion is
+// InvalidSignatureException, and an access key longer than IAM allows is
+// UnrecognizedClientException, with the Verifier's messages (see
+// refuseCredential); the Caller returned with an error has only its
+// RequestID set. Signatures are not checked here.
+func (m *Mux) caller(r *http.Request) (Caller, *Error) {
 	c := Caller{RequestID: NewRequestID(), Account: DefaultAccount, Region: m.defaultRegion}
 	auth := r.Header.Get("Authorization")
 	_, rest, ok := strings.Cut(auth, "Credential=")
 	if !ok {
-		return c
+		return c, nil
 	}
 	if i := strings.IndexAny(rest, ", "); i >= 0 {
 		rest = rest[:i]
 	}
 	parts := strings.Split(rest, "/")
 	if len(parts) != 5 {
-		return c
+		return c, nil
+	}
+	var refused *AuthError
+	switch {
+	case len(parts[0]) > maxAccessKeyLen:
+		refused = authErr(AuthUnknownKey, "The security token included in the request is invalid.")
+	case parts[2] != "" && !validRegion(parts[2]):
+		refused = authErr(AuthInvalid, "Credential should be scoped to a valid region.")
+	}
+	if refused != nil {
+		return Caller{RequestID: c.RequestID}, &Error{Code: refused.Kind.Code(), Message: refused.Message}
 	}
 	c.AccessKey = parts[0]
 	if isAccountID(parts[0]) {
@@ -109,7 +138,20 @@ func (m *Mux) caller(r *http.Request) Caller {
 	if parts[2] != "" {
 		c.Region = parts[2]
 	}
-	return c
+	return c, nil
+}
+
+// refuseCredential answers a request whose credential scope caller
+// refused, in the error shape of the request's protocol and with the status
+// AWS uses for it there: AWS JSON 1.1 services answer signature errors with
+// 400 and __type (as DynamoDB documents InvalidSignatureException), rest-json
+// services with 403 and x-amzn-ErrorType (as Lambda does).
+func (m *Mux) refuseCredential(w http.ResponseWriter, r *http.Request, c Caller, ae *Error) {
+	if r.Header.Get("X-Amz-Target") != "" {
+		m.writeJSONError(w, c, ae)
+		return
+	}
+	writeRESTError(w, http.StatusForbidden, m.toAWSError(c, ae))
 }
 
 func isAccountID(s string) bool {

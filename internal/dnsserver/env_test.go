@@ -41,6 +41,8 @@ type envOptions struct {
 	customHealthDelay time.Duration
 	healthChecksAll   bool
 	noListen          bool
+	// maxTCP is the server's MaxTCPConnections.
+	maxTCP int
 }
 
 func newEnv(t testing.TB, o envOptions) *testEnv {
@@ -61,7 +63,7 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 	}
 	e := &testEnv{t: t, st: st, cm: cm, clock: o.clock,
 		ctx: awsapi.WithCaller(context.Background(), awsapi.Caller{Account: testAccount, Region: testRegion})}
-	e.srv = New(cm, Config{Now: now})
+	e.srv = New(cm, Config{Now: now, MaxTCPConnections: o.maxTCP})
 	if !o.noListen {
 		if err := e.srv.Listen("127.0.0.1:0"); err != nil {
 			t.Fatal(err)

@@ -13,12 +13,33 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/netutil"
 )
 
 // DefaultInterval is the average least time between two rebuilds of the
 // view: at most 200 rebuilds a second (after a burst of 4), however many
 // changes arrive.
 const DefaultInterval = 5 * time.Millisecond
+
+// DefaultMaxTCPConnections bounds the DNS-over-TCP connections served at
+// once unless Config says otherwise.
+const DefaultMaxTCPConnections = 1024
+
+// Bounds of a DNS-over-TCP connection (RFC 7766 section 6.2.3 leaves them to
+// the server): a connection is closed when a query takes longer than
+// tcpReadTimeout to arrive whole (the first) or tcpIdleTimeout (the next
+// ones), when an answer takes longer than tcpWriteTimeout to write (a
+// client that does not read), or after tcpMaxQueries queries. The read
+// bounds and the query count are miekg/dns's defaults, set here so that a
+// change of library default cannot unbound them; the write bound is ours
+// (deadlineListener): miekg/dns documents Server.WriteTimeout but does not
+// apply it.
+const (
+	tcpReadTimeout  = 2 * time.Second
+	tcpIdleTimeout  = 8 * time.Second
+	tcpWriteTimeout = 2 * time.Second
+	tcpMaxQueries   = 128
+)
 
 // Config configures a Server.
 type Config struct {
@@ -28,8 +49,12 @@ type Config struct {
 	Interval time.Duration
 	// Now is the clock health is evaluated with (time.Now when nil); it
 	// must be the clock the Cloud Map backend uses.
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now func() time.Time
+	// MaxTCPConnections bounds the TCP connections served at once
+	// (DefaultMaxTCPConnections when 0; negative: no bound). Further
+	// connections wait in the kernel's accept queue until one closes.
+	MaxTCPConnections int
+	Logger            *slog.Logger
 }
 
 // Server answers DNS queries for the DNS namespaces of a Source. New builds
@@ -48,12 +73,17 @@ type Server struct {
 	servers []*dns.Server
 	addr    net.Addr
 	closed  bool
+
+	maxTCP int
 }
 
 // New subscribes to src, builds the first view from it, and keeps the view
 // current until Close. It does not listen: see Listen.
 func New(src Source, cfg Config) *Server {
-	s := &Server{now: cfg.Now, log: cfg.Logger, done: make(chan struct{})}
+	s := &Server{now: cfg.Now, log: cfg.Logger, done: make(chan struct{}), maxTCP: cfg.MaxTCPConnections}
+	if s.maxTCP == 0 {
+		s.maxTCP = DefaultMaxTCPConnections
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -94,7 +124,12 @@ func (s *Server) Listen(addr string) error {
 		return a
 	}
 	udp := &dns.Server{PacketConn: pc, Handler: s, UDPSize: dns.DefaultMsgSize, NotifyStartedFunc: notify, MsgAcceptFunc: accept}
-	tcp := &dns.Server{Listener: ln, Handler: s, NotifyStartedFunc: notify, MsgAcceptFunc: accept}
+	ln = deadlineListener{ln}
+	if s.maxTCP > 0 {
+		ln = netutil.LimitListener(ln, s.maxTCP)
+	}
+	tcp := &dns.Server{Listener: ln, Handler: s, NotifyStartedFunc: notify, MsgAcceptFunc: accept,
+		ReadTimeout: tcpReadTimeout, IdleTimeout: func() time.Duration { return tcpIdleTimeout }, MaxTCPQueries: tcpMaxQueries}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -122,6 +157,26 @@ func (s *Server) Listen(addr string) error {
 		}
 	}
 	return nil
+}
+
+// deadlineListener gives every write on its connections tcpWriteTimeout.
+type deadlineListener struct{ net.Listener }
+
+func (l deadlineListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return deadlineConn{c}, nil
+}
+
+type deadlineConn struct{ net.Conn }
+
+func (c deadlineConn) Write(b []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(tcpWriteTimeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
 }
 
 // listen binds addr for UDP and the same port for TCP.

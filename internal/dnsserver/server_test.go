@@ -276,6 +276,83 @@ func TestListenPortTaken(t *testing.T) {
 	}
 }
 
+// TestTCPBounds: DNS over TCP serves at most MaxTCPConnections at once;
+// a connection that sends nothing, or a query one byte at a time, is
+// closed after tcpReadTimeout; a query waiting for a slot is then answered,
+// and UDP answers all along.
+func TestTCPBounds(t *testing.T) {
+	e := newEnv(t, envOptions{maxTCP: 2})
+	fixture(e)
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	if r := e.query("udp", "web.example.local.", dns.TypeA); r.Rcode != dns.RcodeSuccess {
+		t.Errorf("UDP query beside full TCP slots: rcode %s; want NOERROR", dns.RcodeToString[r.Rcode])
+	}
+	start := time.Now()
+	if r := e.query("tcp", "web.example.local.", dns.TypeA); r.Rcode != dns.RcodeSuccess {
+		t.Errorf("TCP query after the slots freed: rcode %s; want NOERROR", dns.RcodeToString[r.Rcode])
+	}
+	if waited := time.Since(start); waited < tcpReadTimeout/2 || waited > tcpReadTimeout+5*time.Second {
+		t.Errorf("TCP query behind 2 idle connections (MaxTCPConnections 2) answered after %v; want about tcpReadTimeout %v", waited, tcpReadTimeout)
+	}
+	for _, c := range held {
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+			t.Errorf("idle TCP connection: Read = %v; want it closed by the server", err)
+		}
+	}
+
+	// A query sent one byte every 300ms never arrives whole in time.
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	q := new(dns.Msg)
+	q.SetQuestion("web.example.local.", dns.TypeA)
+	wire, _ := q.Pack()
+	wire = append([]byte{0, byte(len(wire))}, wire...)
+	go func() {
+		for _, b := range wire {
+			if _, err := c.Write([]byte{b}); err != nil {
+				return
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}()
+	start = time.Now()
+	_ = c.SetReadDeadline(start.Add(tcpReadTimeout + 10*time.Second))
+	_, err = c.Read(make([]byte, 512))
+	if isTimeout(err) || err == nil || time.Since(start) > tcpReadTimeout+5*time.Second {
+		t.Errorf("TCP query one byte every 300ms: Read = %v after %v; want the connection closed within about %v", err, time.Since(start), tcpReadTimeout)
+	}
+}
+
+// TestDeadlineConn: a write to a client that does not read gives up after
+// tcpWriteTimeout.
+func TestDeadlineConn(t *testing.T) {
+	server, client := net.Pipe() // synchronous: a write waits for a read
+	defer client.Close()
+	defer server.Close()
+	start := time.Now()
+	_, err := deadlineConn{server}.Write([]byte("answer"))
+	if !isTimeout(err) || time.Since(start) > tcpWriteTimeout+5*time.Second {
+		t.Errorf("Write to a client that does not read = %v after %v; want a timeout after %v", err, time.Since(start), tcpWriteTimeout)
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
 func TestMetrics(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	fixture(e)

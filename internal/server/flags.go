@@ -41,6 +41,8 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "host:port for Go's profiling endpoints (/debug/pprof/); empty disables")
 	fs.DurationVar(&c.CommitDelay, "commit-delay", 0, "longest wait to group concurrent writes into one fsync (0: default 1ms; negative: never wait)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest API request body accepted")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", DefaultReadTimeout, "longest time to read one API request, headers and body (not the handler or the response); negative: headers only, 10s")
+	fs.IntVar(&c.MaxConnections, "max-connections", DefaultMaxConnections, "most API connections open at once, idle keep-alive ones included; more wait to be accepted (negative: no limit)")
 	fs.IntVar(&c.Quotas.NamespacesPerRegion, "quota-namespaces", cloudmap.DefaultQuotas.NamespacesPerRegion, "Cloud Map namespaces per account and region")
 	fs.IntVar(&c.Quotas.ServicesPerNamespace, "quota-services-per-namespace", cloudmap.DefaultQuotas.ServicesPerNamespace, "Cloud Map services per namespace")
 	fs.IntVar(&c.Quotas.InstancesPerService, "quota-instances-per-service", cloudmap.DefaultQuotas.InstancesPerService, "Cloud Map instances per service")

@@ -4,6 +4,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/net/netutil"
 
 	"github.com/mapmesh/mapmesh/internal/appmesh"
 	"github.com/mapmesh/mapmesh/internal/awsapi"
@@ -41,6 +44,26 @@ const (
 	DefaultXDSAddr = "127.0.0.1:9754"
 	DefaultDataDir = "mapmesh-data"
 	DefaultRegion  = "us-east-1"
+	// DefaultReadTimeout bounds reading one API request, headers and
+	// body, unless --read-timeout says otherwise.
+	DefaultReadTimeout = 30 * time.Second
+	// DefaultMaxConnections bounds the API connections open at once
+	// unless --max-connections says otherwise.
+	DefaultMaxConnections = 4096
+)
+
+// Bounds of the API's HTTP server that have no flag.
+const (
+	// maxHeaderBytes bounds a request's header section (net/http adds
+	// 4 KiB of slack). AWS SDK requests send under 2 KiB of headers.
+	maxHeaderBytes = 64 << 10
+	// headerTimeout bounds reading a request's header section (when the
+	// read timeout is longer), and how long a new connection may send
+	// nothing.
+	headerTimeout = 10 * time.Second
+	// idleTimeout is how long a keep-alive connection may wait for its
+	// next request.
+	idleTimeout = 2 * time.Minute
 )
 
 // Config is everything Run needs.
@@ -75,6 +98,16 @@ type Config struct {
 	CommitDelay time.Duration
 	// MaxBodyBytes bounds API request bodies.
 	MaxBodyBytes int64
+	// ReadTimeout bounds reading one API request, its headers and body,
+	// from its first byte (DefaultReadTimeout when 0; negative: only the
+	// headers are bounded, by 10 s). It does not bound the handler or the
+	// response. A connection whose request is not read in time is closed.
+	ReadTimeout time.Duration
+	// MaxConnections bounds the API connections open at once, idle
+	// keep-alive connections included (DefaultMaxConnections when 0;
+	// negative: no bound). Further connections wait in the kernel's
+	// accept queue until one closes.
+	MaxConnections int
 	// Health checks of HealthCheckConfig (see internal/healthcheck): the
 	// interval between probes of an instance (0: 30 s), a bound on each
 	// probe (0: Route 53's timeouts), a bound on probes in flight (0: the
@@ -109,6 +142,27 @@ func debugMux() *http.ServeMux {
 	return m
 }
 
+// apiServer returns the HTTP server of the API port. Reading a request,
+// headers and body, is bounded by readTimeout (DefaultReadTimeout when 0,
+// unbounded when negative), and its headers by headerTimeout too: a slow
+// client cannot hold a connection (and its file descriptor) longer than
+// that per request. net/http clears the deadline once the body is read, so
+// neither the handler nor the response is bounded by it. A body read that
+// times out fails in the handler, which answers 400 if it still can; the
+// connection is then closed.
+func apiServer(h http.Handler, readTimeout time.Duration, log *slog.Logger) *http.Server {
+	readTimeout = cmp.Or(readTimeout, DefaultReadTimeout)
+	header := headerTimeout
+	switch {
+	case readTimeout < 0:
+		readTimeout = 0 // net/http: no bound
+	case readTimeout < header:
+		header = readTimeout
+	}
+	return &http.Server{Handler: h, ReadTimeout: readTimeout, ReadHeaderTimeout: header, MaxHeaderBytes: maxHeaderBytes,
+		IdleTimeout: idleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+}
+
 // Run serves until ctx ends, then shuts down in order: stop accepting API
 // requests and finish those in flight, stop the projections, close the
 // store. It returns an error when something cannot start (an unusable data
@@ -126,6 +180,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
+	}
+	if !awsapi.ValidRegion(cfg.Region) {
+		return fmt.Errorf("server: --region %q is not a region name (lowercase words and a number, dash-separated, like us-east-1)", cfg.Region)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("server: data dir %s is not usable: %w", cfg.DataDir, err)
@@ -236,8 +293,10 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	mux.Handle("GET /_mapmesh/xds/clients", xds.ClientsHandler(xs))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := apiServer(mux, cfg.ReadTimeout, log)
+	if n := cmp.Or(cfg.MaxConnections, DefaultMaxConnections); n > 0 {
+		ln = netutil.LimitListener(ln, n)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	own = append(own, ln.Addr())

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -78,6 +79,10 @@ var meshErrorMatrix = func() map[string]map[string]string {
 	m["ListVirtualNodes"]["BadRequestException"] += ", TestAppMeshPagination"
 	m["DeleteVirtualService"]["ResourceInUseException"] += ", TestAppMeshGateway"
 	m["DeleteVirtualRouter"]["ResourceInUseException"] += ", TestAppMeshVirtualService"
+	for _, op := range []string{"CreateMesh", "CreateVirtualNode", "CreateVirtualRouter", "CreateRoute", "CreateVirtualService",
+		"CreateVirtualGateway", "CreateGatewayRoute"} {
+		m[op]["BadRequestException"] += ", TestAppMeshNames"
+	}
 	return m
 }()
 
@@ -506,6 +511,109 @@ func reuseToken(f meshFixture, op string) error {
 		return err
 	}
 	return fmt.Errorf("reuseToken: no case for %s", op)
+}
+
+// TestAppMeshNames: a name with '/' would make ARNs ambiguous (a mesh
+// "m/virtualNode/vn" would have the ARN of node vn of mesh m), so every
+// create refuses it with BadRequestException (400), in both API versions,
+// and nothing is created; names of letters, digits, hyphens and
+// underscores, and virtual service names with dots, are accepted.
+func TestAppMeshNames(t *testing.T) {
+	t.Parallel()
+	h := start(t, server.Config{})
+	f := newMeshFixture(t, h)
+	c, m := f.c, aws.String("m")
+	slash := aws.String("x/y")
+	creates := []struct {
+		kind string
+		call func() error
+	}{
+		{"mesh", func() error {
+			_, err := c.CreateMesh(bg, &am.CreateMeshInput{MeshName: aws.String("m/virtualNode/vn")})
+			return err
+		}},
+		{"virtual node", func() error {
+			_, err := c.CreateVirtualNode(bg, &am.CreateVirtualNodeInput{MeshName: m, VirtualNodeName: slash, Spec: nodeSpec(8080)})
+			return err
+		}},
+		{"virtual router", func() error {
+			_, err := c.CreateVirtualRouter(bg, &am.CreateVirtualRouterInput{MeshName: m, VirtualRouterName: slash, Spec: routerSpec(8080)})
+			return err
+		}},
+		{"route", func() error {
+			_, err := c.CreateRoute(bg, &am.CreateRouteInput{MeshName: m, VirtualRouterName: aws.String("vr"), RouteName: slash,
+				Spec: httpRouteSpec("/x", map[string]int32{"vn": 1})})
+			return err
+		}},
+		{"virtual service", func() error {
+			_, err := c.CreateVirtualService(bg, &am.CreateVirtualServiceInput{MeshName: m, VirtualServiceName: aws.String("web/shop.local"),
+				Spec: nodeProvider("vn")})
+			return err
+		}},
+		{"virtual gateway", func() error {
+			_, err := c.CreateVirtualGateway(bg, &am.CreateVirtualGatewayInput{MeshName: m, VirtualGatewayName: slash, Spec: gatewaySpec(8081)})
+			return err
+		}},
+		{"gateway route", func() error {
+			_, err := c.CreateGatewayRoute(bg, &am.CreateGatewayRouteInput{MeshName: m, VirtualGatewayName: aws.String("gw"), GatewayRouteName: slash,
+				Spec: gatewayRouteSpec("/x", "vs.local")})
+			return err
+		}},
+	}
+	for _, tc := range creates {
+		t.Run("2019 "+tc.kind, func(t *testing.T) {
+			meshError(t, tc.call(), "BadRequestException")
+		})
+	}
+
+	spec2018 := `{"backends":[],"listeners":[{"portMapping":{"port":8080,"protocol":"http"}}],"serviceDiscovery":{"dns":{"serviceName":"x.m.local"}}}`
+	route2018 := `{"httpRoute":{"match":{"prefix":"/"},"action":{"weightedTargets":[{"virtualNode":"vn","weight":1}]}}}`
+	for _, tc := range []struct{ kind, path, body string }{
+		{"mesh", "/meshes", `{"meshName":"m/virtualNode/vn"}`},
+		{"virtual node", "/meshes/m/virtualNodes", `{"virtualNodeName":"x/y","spec":` + spec2018 + `}`},
+		{"virtual router", "/meshes/m/virtualRouters", `{"virtualRouterName":"x/y","spec":{"serviceNames":["x.local"]}}`},
+		{"virtual service of a router", "/meshes/m/virtualRouters", `{"virtualRouterName":"vr18","spec":{"serviceNames":["web/shop.local"]}}`},
+		{"virtual service of a router update", "/meshes/m/virtualRouters/vr", `{"spec":{"serviceNames":["web/shop.local"]}}`},
+		{"route", "/meshes/m/virtualRouter/vr/routes", `{"routeName":"x/y","spec":` + route2018 + `}`},
+	} {
+		t.Run("2018 "+tc.kind, func(t *testing.T) {
+			r := h.rest(t, f.account, "PUT", tc.path, tc.body)
+			if r.status != 400 || r.header.Get("X-Amzn-Errortype") != "BadRequestException" || !strings.Contains(r.message(t), "is not valid") {
+				t.Errorf("2018 PUT %s %s = %d %s; want 400 BadRequestException", tc.path, tc.body, r.status, r.body)
+			}
+		})
+	}
+
+	// Nothing was created: the mesh still holds only the fixture.
+	var got []string
+	meshes, err := c.ListMeshes(bg, &am.ListMeshesInput{})
+	for _, x := range meshes.Meshes {
+		got = append(got, "mesh "+aws.ToString(x.MeshName))
+	}
+	nodes, err2 := c.ListVirtualNodes(bg, &am.ListVirtualNodesInput{MeshName: m})
+	for _, x := range nodes.VirtualNodes {
+		got = append(got, "node "+aws.ToString(x.VirtualNodeName))
+	}
+	routers, err3 := c.ListVirtualRouters(bg, &am.ListVirtualRoutersInput{MeshName: m})
+	for _, x := range routers.VirtualRouters {
+		got = append(got, "router "+aws.ToString(x.VirtualRouterName))
+	}
+	svcs, err4 := c.ListVirtualServices(bg, &am.ListVirtualServicesInput{MeshName: m})
+	for _, x := range svcs.VirtualServices {
+		got = append(got, "service "+aws.ToString(x.VirtualServiceName))
+	}
+	if err := errors.Join(err, err2, err3, err4); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"mesh m", "node vn", "router vr", "service vs.local"}; !slices.Equal(got, want) {
+		t.Errorf("after the refused creates: %q; want %q", got, want)
+	}
+
+	// Accepted: underscores and hyphens (the App Mesh controller's
+	// name_namespace), and DNS names for virtual services.
+	mkNode(t, c, "m", "colorteller-white_default")
+	mkService(t, c, "m", "web.shop-1.svc.cluster.local", nodeProvider("colorteller-white_default"))
+	h.rest2018(t, f.account, "PUT", "/meshes/m/virtualRouters", `{"virtualRouterName":"vr_2018","spec":{"serviceNames":["api.shop.local"]}}`)
 }
 
 // TestAppMeshErrorMatrixComplete fails when meshErrorMatrix misses an

@@ -286,6 +286,56 @@ func TestOversizeBody(t *testing.T) {
 	}
 }
 
+// TestCredentialScope: a credential scoped to something that cannot be a
+// region (40 KB of it, or upper case), or with an access key longer than
+// IAM's 128 characters, is refused before anything is stored: Cloud Map
+// (JSON 1.1) answers 400 with __type, App Mesh (rest-json) 403 with
+// x-amzn-ErrorType, as AWS does. Every real region is served.
+func TestCredentialScope(t *testing.T) {
+	t.Parallel()
+	h := start(t, server.Config{})
+	scope := func(key, region, service string) string {
+		return "AWS4-HMAC-SHA256 Credential=" + key + "/20250101/" + region + "/" + service +
+			"/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000"
+	}
+	bad := []struct{ name, key, region, code string }{
+		{"region of 40 KB", "AKIDEXAMPLE", "us-" + strings.Repeat("x", 40<<10) + "-1", "InvalidSignatureException"},
+		{"upper-case region", "AKIDEXAMPLE", "US-EAST-1", "InvalidSignatureException"},
+		{"access key of 129", strings.Repeat("A", 129), defaultRegion, "UnrecognizedClientException"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.do(t, rawRequest{target: "CreateHttpNamespace", body: `{"Name":"scoped"}`,
+				header: map[string]string{"Authorization": scope(tc.key, tc.region, "servicediscovery")}})
+			wantError(t, r, http.StatusBadRequest, tc.code)
+			if got := r.message(t); tc.code == "InvalidSignatureException" && got != "Credential should be scoped to a valid region." {
+				t.Errorf("Cloud Map message = %q; want %q", got, "Credential should be scoped to a valid region.")
+			}
+			r = h.do(t, rawRequest{method: http.MethodPut, path: "/v20190125/meshes", body: `{"meshName":"scoped"}`,
+				header: map[string]string{"Authorization": scope(tc.key, tc.region, "appmesh"), "Content-Type": "application/json"}})
+			if r.status != http.StatusForbidden || r.header.Get("X-Amzn-Errortype") != tc.code || r.message(t) == "" {
+				t.Errorf("App Mesh CreateMesh = %d %v %s; want 403 %s with a message", r.status, r.header, r.body, tc.code)
+			}
+			if !requestIDRE.MatchString(r.header.Get("X-Amzn-Requestid")) {
+				t.Errorf("App Mesh x-amzn-RequestId = %q; want a UUID", r.header.Get("X-Amzn-Requestid"))
+			}
+		})
+	}
+	if n := countNamespaces(t, h.c); n != 0 {
+		t.Errorf("namespaces after the refused requests = %d; want 0", n)
+	}
+	if r := h.rest(t, "111122223333", http.MethodGet, "/v20190125/meshes", ""); r.status != 200 || len(r.json(t)["meshes"].([]any)) != 0 {
+		t.Errorf("ListMeshes after the refused requests = %d %s; want none", r.status, r.body)
+	}
+	for _, region := range []string{"us-gov-west-1", "cn-northwest-1", "eu-isoe-west-1", "ap-southeast-7", "mx-central-1", "il-central-1", "us-isof-south-1"} {
+		r := h.do(t, rawRequest{target: "ListNamespaces", body: `{}`,
+			header: map[string]string{"Authorization": scope("AKIDEXAMPLE", region, "servicediscovery")}})
+		if r.status != 200 {
+			t.Errorf("ListNamespaces in %s = %d %s; want 200", region, r.status, r.body)
+		}
+	}
+}
+
 // TestReset: the test-only reset endpoints wipe every account's state.
 func TestReset(t *testing.T) {
 	t.Parallel()

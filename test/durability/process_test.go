@@ -72,6 +72,7 @@ func TestRefusesToStart(t *testing.T) {
 		{"DNS port taken", []string{"--api-addr", "127.0.0.1:0", "--dns-addr", taken.Addr().String(), "--xds-addr", "", "--data-dir", t.TempDir()}, "DNS"},
 		{"xDS port taken", []string{"--api-addr", "127.0.0.1:0", "--dns-addr", "", "--xds-addr", taken.Addr().String(), "--data-dir", t.TempDir()}, "xDS"},
 		{"bad flag value", []string{"--log-format", "xml"}, "--log-format"},
+		{"bad region", []string{"--api-addr", "127.0.0.1:0", "--dns-addr", "", "--xds-addr", "", "--data-dir", t.TempDir(), "--region", "US_EAST_1"}, "--region"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
