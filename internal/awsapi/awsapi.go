@@ -59,6 +59,9 @@ type Caller struct {
 	Region string
 	// AccessKey is the access key ID of the credential, if any.
 	AccessKey string
+	// Verified says the request's signature was verified (the Mux has
+	// Auth): Account is then the account of the identity that signed it.
+	Verified bool
 }
 
 type callerKey struct{}

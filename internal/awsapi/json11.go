@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // JSONService is one service spoken in AWS JSON 1.1: every operation is
@@ -23,6 +24,11 @@ type JSONService struct {
 	Operations map[string]Operation
 	// Faults names the codes of store and request failures.
 	Faults Faults
+	// SigningName is the service name of SigV4 credential scopes
+	// ("servicediscovery").
+	SigningName string
+	// Throttle, if set, limits the requests of each account and operation.
+	Throttle *Throttle
 }
 
 const contentTypeJSON11 = "application/x-amz-json-1.1"
@@ -37,14 +43,6 @@ func (m *Mux) serveJSON11(w http.ResponseWriter, r *http.Request, c Caller, targ
 	if svc != nil {
 		op, ok = svc.Operations[opName]
 	}
-	if !ok {
-		m.writeJSONError(w, c, &Error{Code: "UnknownOperationException", Message: "Unknown operation " + target})
-		return
-	}
-	if r.Method != http.MethodPost {
-		m.writeJSONError(w, c, &Error{Code: "UnknownOperationException", Message: "Operation " + target + " requires POST"})
-		return
-	}
 	buf := getBuf()
 	defer putBuf(buf)
 	body, err := readBody(r, m.maxBody, (*buf)[:0])
@@ -53,6 +51,28 @@ func (m *Mux) serveJSON11(w http.ResponseWriter, r *http.Request, c Caller, targ
 		return
 	}
 	*buf = body
+	if m.auth != nil {
+		name := "servicediscovery"
+		if svc != nil {
+			name = svc.SigningName
+		}
+		if aerr := m.authenticate(r, body, name, &c); aerr != nil {
+			m.writeJSONError(w, c, aerr) // 400, as AWS's JSON services answer
+			return
+		}
+	}
+	if !ok {
+		m.writeJSONError(w, c, &Error{Code: "UnknownOperationException", Message: "Unknown operation " + target})
+		return
+	}
+	if r.Method != http.MethodPost {
+		m.writeJSONError(w, c, &Error{Code: "UnknownOperationException", Message: "Operation " + target + " requires POST"})
+		return
+	}
+	if terr := svc.Throttle.allow(c, opName, time.Now()); terr != nil {
+		m.writeJSONError(w, c, terr)
+		return
+	}
 	in, err := op.decodeJSON(body, svc.ValidationCode)
 	if err != nil {
 		m.writeJSONError(w, c, err)

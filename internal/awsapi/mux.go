@@ -1,6 +1,7 @@
 package awsapi
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -23,7 +24,13 @@ type MuxConfig struct {
 	DefaultRegion string
 	// MaxBodyBytes bounds request bodies (DefaultMaxBodyBytes when 0).
 	MaxBodyBytes int64
-	Logger       *slog.Logger
+	// Auth, if set, verifies the SigV4 signature of every request (but
+	// those of routes registered with Handle), and a request acts in the
+	// account of the identity that signed it. Nil (--auth none): nothing
+	// is verified, and the account is the access key when it is 12
+	// digits, else DefaultAccount.
+	Auth   *Verifier
+	Logger *slog.Logger
 }
 
 // Mux is the front door of the AWS API port. It assigns x-amzn-RequestId,
@@ -35,9 +42,13 @@ type MuxConfig struct {
 type Mux struct {
 	defaultRegion string
 	maxBody       int64
+	auth          *Verifier
 	log           *slog.Logger
 	json          map[string]*JSONService
 	routes        *http.ServeMux
+	// signingNames are the services' signing names, which a signature
+	// for a route registered with HandleSigned may be scoped to.
+	signingNames map[string]bool
 }
 
 // NewMux returns an empty Mux.
@@ -45,9 +56,11 @@ func NewMux(cfg MuxConfig) *Mux {
 	m := &Mux{
 		defaultRegion: cfg.DefaultRegion,
 		maxBody:       cfg.MaxBodyBytes,
+		auth:          cfg.Auth,
 		log:           cfg.Logger,
 		json:          map[string]*JSONService{},
 		routes:        http.NewServeMux(),
+		signingNames:  map[string]bool{"mapmesh": true},
 	}
 	if m.defaultRegion == "" {
 		m.defaultRegion = "us-east-1"
@@ -62,15 +75,88 @@ func NewMux(cfg MuxConfig) *Mux {
 }
 
 // HandleJSON registers a JSON 1.1 service. Call it before serving.
-func (m *Mux) HandleJSON(s *JSONService) { m.json[s.TargetPrefix] = s }
+func (m *Mux) HandleJSON(s *JSONService) {
+	m.json[s.TargetPrefix] = s
+	m.signingNames[s.SigningName] = true
+}
 
 // Handle registers a plain route (Go 1.22 ServeMux pattern) for requests
-// without X-Amz-Target. Call it before serving.
+// without X-Amz-Target, open to every caller whatever Auth says (health
+// endpoints). Call it before serving.
 func (m *Mux) Handle(pattern string, h http.Handler) { m.routes.Handle(pattern, h) }
+
+// HandleSigned registers a plain route like Handle, for verified callers
+// only when the Mux has Auth: the signature may be scoped to any service's
+// signing name, or to "mapmesh". The handler finds the caller in the
+// request's context (CallerFrom) and may read the body.
+func (m *Mux) HandleSigned(pattern string, h http.Handler) {
+	m.routes.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.auth == nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+		c, _ := CallerFrom(r.Context())
+		body, err := readBody(r, m.maxBody, nil)
+		if err != nil {
+			writeRESTError(w, http.StatusBadRequest, m.toAWSError(c, err))
+			return
+		}
+		service := "mapmesh"
+		if s, ok := scopeService(r); ok && m.signingNames[s] {
+			service = s
+		}
+		if aerr := m.authenticate(r, body, service, &c); aerr != nil {
+			writeRESTError(w, http.StatusForbidden, aerr)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
+	}))
+}
+
+// authenticate verifies r's signature for service when the Mux has Auth,
+// and makes *c the identity's account and the scope's region.
+func (m *Mux) authenticate(r *http.Request, body []byte, service string, c *Caller) *Error {
+	if m.auth == nil {
+		return nil
+	}
+	id, region, aerr := m.auth.Verify(r, body, service)
+	if aerr != nil {
+		m.log.Debug("request refused", "request_id", c.RequestID, "code", aerr.Kind.Code(), "message", aerr.Message)
+		return &Error{Code: aerr.Kind.Code(), Message: aerr.Message}
+	}
+	c.Account, c.Region, c.AccessKey, c.Verified = id.Account, region, id.AccessKeyID, true
+	return nil
+}
+
+// scopeService returns the service of the request's credential scope.
+func scopeService(r *http.Request) (string, bool) {
+	cred := r.URL.Query().Get("X-Amz-Credential")
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		_, rest, ok := strings.Cut(auth, "Credential=")
+		if !ok {
+			return "", false
+		}
+		cred, _, _ = strings.Cut(rest, ",")
+	}
+	parts := strings.Split(strings.TrimSpace(cred), "/")
+	if len(parts) != 5 {
+		return "", false
+	}
+	return parts[3], true
+}
 
 // ServeHTTP implements http.Handler.
 func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c, err := m.caller(r)
+	var c Caller
+	var err *Error
+	if m.auth != nil {
+		// The signature is verified once the body is read; until then
+		// the request has no account.
+		c = Caller{RequestID: NewRequestID(), Region: m.defaultRegion}
+	} else {
+		c, err = m.caller(r)
+	}
 	w.Header()["X-Amzn-Requestid"] = []string{c.RequestID}
 	if err != nil {
 		m.refuseCredential(w, r, c, err)

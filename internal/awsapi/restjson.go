@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // RESTService is one service spoken in rest-json (restJson1): each
@@ -37,6 +38,10 @@ type RESTService struct {
 	Operations map[string]Operation
 	// Faults names the codes of store and request failures.
 	Faults Faults
+	// SigningName is the service name of SigV4 credential scopes ("appmesh").
+	SigningName string
+	// Throttle, if set, limits the requests of each account and operation.
+	Throttle *Throttle
 }
 
 // RESTRoute is the HTTP binding of one rest-json operation.
@@ -56,6 +61,7 @@ const contentTypeJSON = "application/json"
 // or an operation has no route: both are programming errors. Call it
 // before serving.
 func (m *Mux) HandleREST(s *RESTService) {
+	m.signingNames[s.SigningName] = true
 	seen := map[string]bool{}
 	for _, rt := range s.Routes {
 		op, ok := s.Operations[rt.Op]
@@ -90,12 +96,24 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	*buf = body
+	if aerr := h.mux.authenticate(r, body, h.svc.SigningName, &c); aerr != nil {
+		writeRESTError(w, http.StatusForbidden, aerr) // as AWS's rest-json services answer
+		return
+	}
+	if terr := h.svc.Throttle.allow(c, h.route.Op, time.Now()); terr != nil {
+		h.writeError(w, c, terr)
+		return
+	}
+	ctx := r.Context()
+	if c.Verified {
+		ctx = WithCaller(ctx, c)
+	}
 	in, err := decodeREST(h.op.newInput(), r, body, h.svc.ValidationCode)
 	if err != nil {
 		h.writeError(w, c, err)
 		return
 	}
-	out, err := h.op.call(r.Context(), in)
+	out, err := h.op.call(ctx, in)
 	if err != nil {
 		h.writeError(w, c, h.mux.fault(c, h.svc.Faults, err))
 		return
