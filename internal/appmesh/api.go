@@ -2,6 +2,20 @@ package appmesh
 
 import "github.com/mapmesh/mapmesh/internal/awsapi"
 
+// SigningName is the service name of App Mesh's SigV4 credential scopes.
+const SigningName = "appmesh"
+
+// Throttle returns the request rates of App Mesh, per account, region and
+// operation. AWS publishes none; mapmesh allows each operation 100 a
+// second with bursts of 200 and refuses the excess with
+// TooManyRequestsException (429), App Mesh's modeled throttling error.
+func Throttle() *awsapi.Throttle {
+	return &awsapi.Throttle{
+		Default: awsapi.Rate{PerSecond: 100, Burst: 200},
+		Refusal: awsapi.Error{Code: "TooManyRequestsException", Status: 429, Message: "Rate exceeded"},
+	}
+}
+
 // faults are App Mesh's modeled errors for store and request failures.
 var faults = awsapi.Faults{Unavailable: "ServiceUnavailableException", Throttled: "TooManyRequestsException",
 	ThrottledStatus: 429, TooLarge: "LimitExceededException"}
@@ -23,6 +37,7 @@ func (b *Backend) api2019() *awsapi.RESTService {
 		ErrorStatus:       errorStatus,
 		Routes:            restRoutes,
 		Faults:            faults,
+		SigningName:       SigningName,
 		Operations: map[string]awsapi.Operation{
 			"CreateGatewayRoute":     awsapi.Op(b.CreateGatewayRoute),
 			"CreateMesh":             awsapi.Op(b.CreateMesh),
@@ -74,6 +89,7 @@ func (b *Backend) api2018() *awsapi.RESTService {
 		ErrorStatus:       errorStatus2018,
 		Routes:            restRoutes2018,
 		Faults:            faults,
+		SigningName:       SigningName,
 		Operations: map[string]awsapi.Operation{
 			"CreateMesh":            awsapi.Op(b.CreateMesh2018),
 			"CreateRoute":           awsapi.Op(b.CreateRoute2018),

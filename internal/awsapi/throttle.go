@@ -19,20 +19,18 @@ type Rate struct {
 
 // Throttle limits the requests of each account, region and operation with
 // token buckets, the way AWS throttles its APIs. A request over its
-// operation's rate is refused with the service's throttling error (Code,
-// Status, Message); the SDKs retry them with backoff.
+// operation's rate is refused with the service's throttling error; the SDKs
+// retry them with backoff.
 type Throttle struct {
 	// Rates holds the rate of each operation; Default applies to the
 	// others (no limit when zero).
 	Rates   map[string]Rate
 	Default Rate
-	// Code, Status and Message make the error (Status 400 when 0).
-	Code    string
-	Status  int
-	Message string
-	// Codes overrides Code for some operations (Cloud Map's data plane
+	// Refusal is the error of a throttled request (Status 400 when 0);
+	// Refusals overrides it for some operations (Cloud Map's data plane
 	// answers RequestLimitExceeded, its control plane ThrottlingException).
-	Codes map[string]string
+	Refusal  Error
+	Refusals map[string]Error
 
 	mu      sync.Mutex // guards buckets and swept
 	buckets map[bucketKey]*rate.Limiter
@@ -76,11 +74,26 @@ func (t *Throttle) allow(c Caller, op string, now time.Time) *Error {
 	if b.AllowN(now, 1) {
 		return nil
 	}
-	code := t.Code
-	if c, ok := t.Codes[op]; ok {
-		code = c
+	e := t.Refusal
+	if r, ok := t.Refusals[op]; ok {
+		e = r
 	}
-	return &Error{Code: code, Status: t.Status, Message: t.Message}
+	return &e
+}
+
+// Override sets the rates of rates: an operation's own, or the default
+// for "*".
+func (t *Throttle) Override(rates map[string]Rate) {
+	for op, r := range rates {
+		if op == "*" {
+			t.Default = r
+			continue
+		}
+		if t.Rates == nil {
+			t.Rates = map[string]Rate{}
+		}
+		t.Rates[op] = r
+	}
 }
 
 // sweepLocked forgets the buckets that are full again: they would behave

@@ -9,7 +9,7 @@ import (
 // Burst tokens refilled at PerSecond; over it, the service's code.
 func TestThrottle(t *testing.T) {
 	th := &Throttle{Rates: map[string]Rate{"DiscoverInstances": {PerSecond: 1000, Burst: 2000}}, Default: Rate{PerSecond: 5, Burst: 10},
-		Code: "ThrottlingException", Codes: map[string]string{"DiscoverInstances": "RequestLimitExceeded"}, Message: "Rate exceeded"}
+		Refusal: Error{Code: "ThrottlingException", Message: "Rate exceeded"}, Refusals: map[string]Error{"DiscoverInstances": {Code: "RequestLimitExceeded"}}}
 	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
 	a, b := Caller{Account: "111111111111", Region: "us-east-1"}, Caller{Account: "222222222222", Region: "us-east-1"}
 	count := func(c Caller, op string, n int, at time.Time) (ok int, code string) {
@@ -71,7 +71,7 @@ func TestParseRates(t *testing.T) {
 
 // BenchmarkThrottle measures the limiter's cost per request.
 func BenchmarkThrottle(b *testing.B) {
-	th := &Throttle{Default: Rate{PerSecond: 1e9, Burst: 1e9}, Code: "ThrottlingException"}
+	th := &Throttle{Default: Rate{PerSecond: 1e9, Burst: 1e9}, Refusal: Error{Code: "ThrottlingException"}}
 	c := Caller{Account: "111111111111", Region: "us-east-1"}
 	b.ReportAllocs()
 	for b.Loop() {

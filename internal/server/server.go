@@ -6,6 +6,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,6 +99,25 @@ type Config struct {
 	CommitDelay time.Duration
 	// MaxBodyBytes bounds API request bodies.
 	MaxBodyBytes int64
+	// Auth is how API requests are authenticated: AuthNone (signatures
+	// are not checked; the account is the access key when it is 12
+	// digits) or AuthSigV4 (every request's signature is verified against
+	// the identities of CredentialsFile, and acts in its identity's
+	// account). Empty: sigv4 when CredentialsFile is set, else none.
+	Auth string
+	// CredentialsFile holds the identities, in the AWS shared-credentials
+	// format with aws_account_id; it is reloaded when it changes.
+	CredentialsFile string
+	// Insecure lets Auth none listen on an address other machines can
+	// reach (the API or xDS); without it Run refuses to.
+	Insecure bool
+	// TLSCert and TLSKey, if set, are PEM files the API is served over
+	// TLS with; they are reloaded when they change.
+	TLSCert, TLSKey string
+	// Throttle is "aws" (AWS's request rates; the default) or "off";
+	// ThrottleRates overrides rates: servicediscovery:OPERATION=RATE[:BURST]
+	// or appmesh:..., comma-separated, * for every other operation.
+	Throttle, ThrottleRates string
 	// ReadTimeout bounds reading one API request, its headers and body,
 	// from its first byte (DefaultReadTimeout when 0; negative: only the
 	// headers are bounded, by 10 s). It does not bound the handler or the
@@ -215,9 +235,52 @@ func Run(ctx context.Context, cfg Config) error {
 	defer hc.Close()
 	var own []net.Addr // mapmesh's listeners, which health checks may not probe
 
-	mux := awsapi.NewMux(awsapi.MuxConfig{DefaultRegion: cfg.Region, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log})
-	mux.HandleJSON(cm.API())
+	mode, err := cfg.authMode()
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	if err := checkOpen(&cfg, mode, log); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	var verifier *awsapi.Verifier
+	if mode == AuthSigV4 {
+		keys, err := awsapi.LoadCredentials(cfg.CredentialsFile)
+		if err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		verifier = awsapi.NewVerifier(keys)
+		go watchFiles(ctx, log, "credentials file", func() error {
+			keys, err := awsapi.LoadCredentials(cfg.CredentialsFile)
+			if err == nil {
+				verifier.SetKeyring(keys)
+			}
+			return err
+		}, cfg.CredentialsFile)
+		log.Info("API requests are authenticated (SigV4)", "identities", keys.Len(), "credentials_file", cfg.CredentialsFile)
+	}
+	cmThrottle, amThrottle, err := throttles(&cfg)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	var tlsConf *tls.Config
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return errors.New("server: --tls-cert needs --tls-key, and --tls-key needs --tls-cert")
+	}
+	if cfg.TLSCert != "" {
+		certs, err := newCertReloader(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		tlsConf = certs.config()
+		go watchFiles(ctx, log, "API TLS certificate", certs.load, cfg.TLSCert, cfg.TLSKey)
+	}
+
+	mux := awsapi.NewMux(awsapi.MuxConfig{DefaultRegion: cfg.Region, MaxBodyBytes: cfg.MaxBodyBytes, Auth: verifier, Logger: log})
+	cmAPI := cm.API()
+	cmAPI.Throttle = cmThrottle
+	mux.HandleJSON(cmAPI)
 	for _, s := range am.API() {
+		s.Throttle = amThrottle
 		mux.HandleREST(s)
 	}
 	mux.Handle("GET /_mapmesh/health", healthHandler(map[string]checker{"cloudmap": cm, "appmesh": am}))
@@ -232,8 +295,8 @@ func Run(ctx context.Context, cfg Config) error {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 		})
-		mux.Handle("POST /_mapmesh/reset", reset)
-		mux.Handle("POST /moto-api/reset", reset)
+		mux.HandleSigned("POST /_mapmesh/reset", reset)
+		mux.HandleSigned("POST /moto-api/reset", reset)
 	}
 
 	if cfg.DebugAddr != "" {
@@ -292,16 +355,20 @@ func Run(ctx context.Context, cfg Config) error {
 			cfg.XDSReady(xs.Addr())
 		}
 	}
-	mux.Handle("GET /_mapmesh/xds/clients", xds.ClientsHandler(xs))
+	mux.HandleSigned("GET /_mapmesh/xds/clients", xds.ClientsHandler(xs))
 	srv := apiServer(mux, cfg.ReadTimeout, log)
 	if n := cmp.Or(cfg.MaxConnections, DefaultMaxConnections); n > 0 {
 		ln = netutil.LimitListener(ln, n)
+	}
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf)
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	own = append(own, ln.Addr())
 	hc.SetOwnAddrs(own...) // never probed
-	log.Info("mapmesh listening", "api_addr", ln.Addr().String(), "data_dir", cfg.DataDir, "region", cfg.Region, "reset_enabled", cfg.EnableReset)
+	log.Info("mapmesh listening", "api_addr", ln.Addr().String(), "data_dir", cfg.DataDir, "region", cfg.Region, "reset_enabled", cfg.EnableReset,
+		"auth", mode, "tls", tlsConf != nil, "throttle", cmp.Or(cfg.Throttle, "aws"))
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
 	}

@@ -132,7 +132,7 @@ if [[ -z $mapmesh_reason ]]; then
 	# quotas so that every RegisterInstance adds a new instance, as with moto.
 	spawn "$work/mapmesh.log" env MAPMESH_QUOTA_INSTANCES_PER_SERVICE=100000000 \
 		MAPMESH_QUOTA_INSTANCES_PER_NAMESPACE=100000000 \
-		"$mapmesh" --api-addr "127.0.0.1:$port" --dns-addr "" --xds-addr "" --data-dir "$work/mapmesh-data"
+		"$mapmesh" --api-addr "127.0.0.1:$port" --dns-addr "" --xds-addr "" --throttle off --data-dir "$work/mapmesh-data"
 	mapmesh_pid=$spawned
 	if wait_port "$mapmesh_pid" "$port" 30; then
 		mapmesh_url="http://127.0.0.1:$port"

@@ -94,7 +94,7 @@ api_port=$(free_port)
 dns_port=$(free_port)
 while [[ $dns_port == "$api_port" ]]; do dns_port=$(free_port); done
 # The latency phases register a few thousand instances into one service.
-bin/mapmesh --api-addr "127.0.0.1:$api_port" --dns-addr "127.0.0.1:$dns_port" --xds-addr "" --data-dir "$work/data" \
+bin/mapmesh --api-addr "127.0.0.1:$api_port" --dns-addr "127.0.0.1:$dns_port" --xds-addr "" --throttle off --data-dir "$work/data" \
 	--quota-instances-per-service 1000000 --quota-instances-per-namespace 1000000 >"$work/mapmesh.log" 2>&1 &
 server_pid=$!
 for ((i = 0; i < 300; i++)); do

@@ -50,7 +50,7 @@ type proc struct {
 func start(t *testing.T, bin, dataDir string) *proc {
 	t.Helper()
 	// DNS and xDS off: their default ports would collide between tests.
-	cmd := exec.Command(bin, "--api-addr", "127.0.0.1:0", "--dns-addr", "", "--xds-addr", "", "--data-dir", dataDir, "--log-format", "text",
+	cmd := exec.Command(bin, "--api-addr", "127.0.0.1:0", "--dns-addr", "", "--xds-addr", "", "--data-dir", dataDir, "--log-format", "text", "--throttle", "off",
 		"--quota-instances-per-namespace", "100000")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

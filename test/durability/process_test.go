@@ -73,6 +73,9 @@ func TestRefusesToStart(t *testing.T) {
 		{"xDS port taken", []string{"--api-addr", "127.0.0.1:0", "--dns-addr", "", "--xds-addr", taken.Addr().String(), "--data-dir", t.TempDir()}, "xDS"},
 		{"bad flag value", []string{"--log-format", "xml"}, "--log-format"},
 		{"bad region", []string{"--api-addr", "127.0.0.1:0", "--dns-addr", "", "--xds-addr", "", "--data-dir", t.TempDir(), "--region", "US_EAST_1"}, "--region"},
+		{"open without authentication", []string{"--api-addr", "0.0.0.0:0", "--dns-addr", "", "--xds-addr", "", "--data-dir", t.TempDir()}, "--insecure"},
+		{"sigv4 without credentials", []string{"--auth", "sigv4", "--api-addr", "127.0.0.1:0", "--dns-addr", "", "--xds-addr", "", "--data-dir", t.TempDir()}, "--credentials-file"},
+		{"unreadable credentials", []string{"--credentials-file", "/nonexistent/credentials", "--api-addr", "127.0.0.1:0", "--dns-addr", "", "--xds-addr", "", "--data-dir", t.TempDir()}, "credentials file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

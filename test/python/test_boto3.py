@@ -273,9 +273,11 @@ class TestServices(Case):
         # The same request with the same token is a retry, not a duplicate.
         again = self.sd.create_service(Name="cart", NamespaceId=self.ns_id, CreatorRequestId="svc-retry")["Service"]
         self.assertEqual(again["Id"], first)
-        # Re-creating a deleted service gives it back its ID.
+        # Re-creating a deleted service gives it a new ID; the old one is gone.
         self.sd.delete_service(Id=first)
-        self.assertEqual(self.service(self.ns_id, "cart"), first)
+        self.assertNotEqual(self.service(self.ns_id, "cart"), first)
+        with self.assertRaises(self.sd.exceptions.ServiceNotFound):
+            self.sd.get_service(Id=first)
 
     def test_name_uniqueness(self):
         # Case-sensitive in HTTP namespaces, case-insensitive in DNS ones.

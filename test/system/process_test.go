@@ -127,6 +127,9 @@ func startErr(t testing.TB, c config) (*proc, error) {
 	} else {
 		args = append(args, "--xds-addr", "")
 	}
+	// The load is far above AWS's request rates; the throttling tests
+	// turn it back on.
+	args = append(args, "--throttle", "off")
 	args = append(args, c.args...)
 	p := &proc{t: t, bin: bin, args: args, dataDir: c.dataDir, log: &logTail{}}
 	if err := p.run(); err != nil {

@@ -53,6 +53,9 @@ func Start(t testing.TB, cfg server.Config) *Server {
 		cfg.XDSAddr = "127.0.0.1:0"
 	}
 	cfg.EnableReset = true
+	if cfg.Throttle == "" {
+		cfg.Throttle = "off" // tests hammer; TestThrottling turns it on
+	}
 	ready := make(chan net.Addr, 1)
 	cfg.Ready = func(a net.Addr) { ready <- a }
 	dnsReady := make(chan net.Addr, 1)
