@@ -146,7 +146,7 @@ func watchFiles(ctx context.Context, log *slog.Logger, what string, load func() 
 // certReloader serves the certificate of a key pair, reloaded when its
 // files change.
 type certReloader struct {
-	cert atomic.Pointer[tls.Certificate]
+	cert              atomic.Pointer[tls.Certificate]
 	certFile, keyFile string
 }
 
