@@ -115,3 +115,7 @@ func (p *partition) resource(e *entry) Resource {
 		MeshSpec: r.Mesh, VirtualNode: r.VirtualNode, VirtualRouter: r.VirtualRouter, Route: r.Route,
 		VirtualService: r.VirtualService, VirtualGateway: r.VirtualGateway, GatewayRoute: r.GatewayRoute}
 }
+
+// Revision returns the store revision the view reflects (its lag behind
+// the store is a metric).
+func (b *Backend) Revision() int64 { return b.view.Follower().Rev() }

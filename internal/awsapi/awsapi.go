@@ -62,6 +62,8 @@ type Caller struct {
 	// Verified says the request's signature was verified (the Mux has
 	// Auth): Account is then the account of the identity that signed it.
 	Verified bool
+	// Admin says the verified identity may use the admin endpoints.
+	Admin bool
 }
 
 type callerKey struct{}

@@ -61,6 +61,7 @@ func (m *Mux) serveJSON11(w http.ResponseWriter, r *http.Request, c Caller, targ
 			return
 		}
 	}
+	noteAccount(r, c.Account)
 	if !ok {
 		m.writeJSONError(w, c, &Error{Code: "UnknownOperationException", Message: "Unknown operation " + target})
 		return

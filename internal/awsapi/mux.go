@@ -2,6 +2,7 @@ package awsapi
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // DefaultAccount is the account used when a request's access key is not a
@@ -29,8 +31,70 @@ type MuxConfig struct {
 	// account of the identity that signed it. Nil (--auth none): nothing
 	// is verified, and the account is the access key when it is 12
 	// digits, else DefaultAccount.
-	Auth   *Verifier
-	Logger *slog.Logger
+	Auth *Verifier
+	// Observe, if set, is called once per request after its answer is
+	// written, on the request's goroutine; it must be quick (metrics).
+	Observe func(Observation)
+	Logger  *slog.Logger
+}
+
+// Observation describes one answered request, for metrics and the access
+// log.
+type Observation struct {
+	// Service is the signing name ("servicediscovery", "appmesh"), or
+	// "mapmesh" for the plain routes; Operation the operation name, or the
+	// route pattern of a plain route ("" when nothing matched).
+	Service, Operation string
+	// Code is the error code answered ("" on success); Status the HTTP
+	// status.
+	Code   string
+	Status int
+	// Account is the caller's account, once known.
+	Account   string
+	RequestID string
+	Duration  time.Duration
+}
+
+// statusWriter remembers the status of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets handlers that stream (server-sent events) flush.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// requestAccount carries, in a request's context, the account its caller
+// turned out to be (known only once the signature is verified).
+type requestAccount struct{ account string }
+
+type requestAccountKey struct{}
+
+func noteAccount(r *http.Request, account string) {
+	if ra, ok := r.Context().Value(requestAccountKey{}).(*requestAccount); ok {
+		ra.account = account
+	}
 }
 
 // Mux is the front door of the AWS API port. It assigns x-amzn-RequestId,
@@ -43,6 +107,7 @@ type Mux struct {
 	defaultRegion string
 	maxBody       int64
 	auth          *Verifier
+	observe       func(Observation)
 	log           *slog.Logger
 	json          map[string]*JSONService
 	routes        *http.ServeMux
@@ -57,6 +122,7 @@ func NewMux(cfg MuxConfig) *Mux {
 		defaultRegion: cfg.DefaultRegion,
 		maxBody:       cfg.MaxBodyBytes,
 		auth:          cfg.Auth,
+		observe:       cfg.Observe,
 		log:           cfg.Logger,
 		json:          map[string]*JSONService{},
 		routes:        http.NewServeMux(),
@@ -89,8 +155,16 @@ func (m *Mux) Handle(pattern string, h http.Handler) { m.routes.Handle(pattern, 
 // only when the Mux has Auth: the signature may be scoped to any service's
 // signing name, or to "mapmesh". The handler finds the caller in the
 // request's context (CallerFrom) and may read the body.
-func (m *Mux) HandleSigned(pattern string, h http.Handler) {
-	m.routes.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (m *Mux) HandleSigned(pattern string, h http.Handler) { m.routes.Handle(pattern, m.signed(h, false)) }
+
+// HandleAdmin registers a route like HandleSigned whose verified caller
+// must also be an admin identity (mapmesh_admin): the admin endpoints see or
+// change every account. Others get AccessDeniedException (403). Without
+// Auth it is open, like every route.
+func (m *Mux) HandleAdmin(pattern string, h http.Handler) { m.routes.Handle(pattern, m.signed(h, true)) }
+
+func (m *Mux) signed(h http.Handler, admin bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if m.auth == nil {
 			h.ServeHTTP(w, r)
 			return
@@ -109,9 +183,15 @@ func (m *Mux) HandleSigned(pattern string, h http.Handler) {
 			writeRESTError(w, http.StatusForbidden, aerr)
 			return
 		}
+		if admin && !c.Admin {
+			writeRESTError(w, http.StatusForbidden, &Error{Code: "AccessDeniedException",
+				Message: "This endpoint needs an admin identity (mapmesh_admin = true in the credentials file)."})
+			return
+		}
+		noteAccount(r, c.Account)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		h.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
-	}))
+	})
 }
 
 // authenticate verifies r's signature for service when the Mux has Auth,
@@ -125,7 +205,7 @@ func (m *Mux) authenticate(r *http.Request, body []byte, service string, c *Call
 		m.log.Debug("request refused", "request_id", c.RequestID, "code", aerr.Kind.Code(), "message", aerr.Message)
 		return &Error{Code: aerr.Kind.Code(), Message: aerr.Message}
 	}
-	c.Account, c.Region, c.AccessKey, c.Verified = id.Account, region, id.AccessKeyID, true
+	c.Account, c.Region, c.AccessKey, c.Verified, c.Admin = id.Account, region, id.AccessKeyID, true, id.Admin
 	return nil
 }
 
@@ -148,6 +228,35 @@ func scopeService(r *http.Request) (string, bool) {
 
 // ServeHTTP implements http.Handler.
 func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m.observe == nil {
+		m.serve(w, r)
+		return
+	}
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	ra := &requestAccount{}
+	r = r.WithContext(context.WithValue(r.Context(), requestAccountKey{}, ra))
+	m.serve(sw, r)
+	o := Observation{Service: "mapmesh", Status: sw.status, Code: w.Header().Get("X-Amzn-ErrorType"), Account: ra.account,
+		RequestID: w.Header().Get("X-Amzn-Requestid"), Duration: time.Since(start)}
+	if o.Status == 0 {
+		o.Status = http.StatusOK
+	}
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		prefix, op, _ := strings.Cut(target, ".")
+		if svc := m.json[prefix]; svc != nil && svc.Operations[op].call != nil {
+			o.Service, o.Operation = svc.SigningName, op
+		}
+	} else if h, pattern := m.routes.Handler(r); pattern != "" {
+		o.Operation = pattern
+		if rh, ok := h.(*restHandler); ok {
+			o.Service, o.Operation = rh.svc.SigningName, rh.route.Op
+		}
+	}
+	m.observe(o)
+}
+
+func (m *Mux) serve(w http.ResponseWriter, r *http.Request) {
 	var c Caller
 	var err *Error
 	if m.auth != nil {

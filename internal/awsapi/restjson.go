@@ -100,6 +100,7 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeRESTError(w, http.StatusForbidden, aerr) // as AWS's rest-json services answer
 		return
 	}
+	noteAccount(r, c.Account)
 	if terr := h.svc.Throttle.allow(c, h.route.Op, time.Now()); terr != nil {
 		h.writeError(w, c, terr)
 		return

@@ -29,6 +29,9 @@ type Identity struct {
 	Account string
 	// Name is the credentials file section it came from (for logs).
 	Name string
+	// Admin lets the identity use the admin endpoints, which see every
+	// account (mapmesh_admin = true in its section).
+	Admin bool
 }
 
 // Keyring holds the identities of a credentials file, by access key ID.
@@ -70,9 +73,10 @@ func LoadCredentials(path string) (*Keyring, error) {
 
 // ParseCredentials reads identities in the AWS shared-credentials format:
 // one [section] per identity, with aws_access_key_id,
-// aws_secret_access_key and aws_account_id (12 digits). Blank lines and
-// lines starting with # or ; are comments; other keys are ignored. Every
-// section must be complete, and an access key ID may appear once.
+// aws_secret_access_key and aws_account_id (12 digits), and optionally
+// mapmesh_admin = true. Blank lines and lines starting with # or ; are
+// comments; other keys are ignored. Every section must be complete, and an
+// access key ID may appear once.
 func ParseCredentials(r io.Reader) (*Keyring, error) {
 	k := &Keyring{byKey: map[string]Identity{}}
 	var cur *Identity
@@ -127,6 +131,12 @@ func ParseCredentials(r io.Reader) (*Keyring, error) {
 			cur.SecretAccessKey = value
 		case "aws_account_id":
 			cur.Account = value
+		case "mapmesh_admin":
+			admin, err := strconv.ParseBool(value)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: mapmesh_admin %q is not true or false", n, value)
+			}
+			cur.Admin = admin
 		}
 	}
 	if err := sc.Err(); err != nil {

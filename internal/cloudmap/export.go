@@ -256,3 +256,7 @@ func (b *Backend) SetHealth(ctx context.Context, account, region, svcID, instID 
 
 // maxHealthReason bounds the reason a health record keeps.
 const maxHealthReason = 256
+
+// Revision returns the store revision the view reflects (its lag behind
+// the store is a metric).
+func (b *Backend) Revision() int64 { return b.view.Follower().Rev() }

@@ -51,13 +51,15 @@ func TestHealthHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer am.Close()
-	parts := map[string]checker{"cloudmap": cm, "appmesh": am}
+	parts := map[string]checker{"cloudmap": cm, "appmesh": am,
+		"store": checkFunc(func(ctx context.Context) error { _, err := st.Rev(ctx); return err })}
 	if code, body := get(parts); code != 200 {
 		t.Fatalf("health of running backends = %d %q; want 200", code, body)
 	}
 	st.Close()
 	code, body = get(parts)
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "cloudmap: ") || !strings.Contains(body, "appmesh: ") {
-		t.Errorf("health after the store closed = %d %q; want 503 naming both", code, body)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "cloudmap: ") || !strings.Contains(body, "appmesh: ") ||
+		!strings.Contains(body, "store: ") {
+		t.Errorf("readiness after the store closed = %d %q; want 503 naming the store and both projections", code, body)
 	}
 }

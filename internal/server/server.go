@@ -19,7 +19,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -29,6 +31,8 @@ import (
 	"github.com/mapmesh/mapmesh/internal/cloudmap"
 	"github.com/mapmesh/mapmesh/internal/dnsserver"
 	"github.com/mapmesh/mapmesh/internal/healthcheck"
+	"github.com/mapmesh/mapmesh/internal/metrics"
+	"github.com/mapmesh/mapmesh/internal/store"
 	"github.com/mapmesh/mapmesh/internal/store/boltstore"
 	"github.com/mapmesh/mapmesh/internal/xds"
 )
@@ -44,6 +48,8 @@ const (
 	// served unless --xds-addr says otherwise.
 	DefaultXDSAddr = "127.0.0.1:9754"
 	DefaultDataDir = "mapmesh-data"
+	// DBFile is the embedded store's file in the data directory.
+	DBFile = "mapmesh.db"
 	DefaultRegion  = "us-east-1"
 	// DefaultReadTimeout bounds reading one API request, headers and
 	// body, unless --read-timeout says otherwise.
@@ -207,7 +213,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("server: data dir %s is not usable: %w", cfg.DataDir, err)
 	}
-	dbPath := filepath.Join(cfg.DataDir, "mapmesh.db")
+	dbPath := filepath.Join(cfg.DataDir, DBFile)
 	st, err := boltstore.Open(dbPath, boltstore.Options{MaxCommitDelay: cfg.CommitDelay})
 	if err != nil {
 		return fmt.Errorf("server: data dir %s is not usable: %w", cfg.DataDir, err)
@@ -275,7 +281,15 @@ func Run(ctx context.Context, cfg Config) error {
 		go watchFiles(ctx, log, "API TLS certificate", certs.load, cfg.TLSCert, cfg.TLSKey)
 	}
 
-	mux := awsapi.NewMux(awsapi.MuxConfig{DefaultRegion: cfg.Region, MaxBodyBytes: cfg.MaxBodyBytes, Auth: verifier, Logger: log})
+	reg := metrics.New()
+	observe := func(o awsapi.Observation) {
+		reg.ObserveAPI(o.Service, o.Operation, o.Code, o.Duration)
+		// The access log, at debug level.
+		log.Debug("request", "service", o.Service, "operation", o.Operation, "account", o.Account, "status", o.Status,
+			"code", o.Code, "ms", float64(o.Duration.Microseconds())/1000, "request_id", o.RequestID)
+	}
+	mux := awsapi.NewMux(awsapi.MuxConfig{DefaultRegion: cfg.Region, MaxBodyBytes: cfg.MaxBodyBytes, Auth: verifier,
+		Observe: observe, Logger: log})
 	cmAPI := cm.API()
 	cmAPI.Throttle = cmThrottle
 	mux.HandleJSON(cmAPI)
@@ -283,7 +297,27 @@ func Run(ctx context.Context, cfg Config) error {
 		s.Throttle = amThrottle
 		mux.HandleREST(s)
 	}
-	mux.Handle("GET /_mapmesh/health", healthHandler(map[string]checker{"cloudmap": cm, "appmesh": am}))
+	// Readiness: the store answers, the projections keep up with it, and
+	// DNS and xDS listen (once they do; see below).
+	var dnsUp, xdsUp atomic.Bool
+	ready := map[string]checker{"store": checkFunc(func(ctx context.Context) error { _, err := st.Rev(ctx); return err }),
+		"cloudmap": cm, "appmesh": am}
+	if cfg.DNSAddr != "" {
+		ready["dns"] = listening(&dnsUp)
+	}
+	if cfg.XDSAddr != "" {
+		ready["xds"] = listening(&xdsUp)
+	}
+	mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	}))
+	mux.Handle("GET /readyz", healthHandler(ready))
+	mux.Handle("GET /metrics", reg.Handler())
+	registerStoreMetrics(reg, st, cm, am)
+	registerHealthMetrics(reg, hc)
+	mux.Handle("GET /_mapmesh/health", healthHandler(ready))
+	mux.HandleAdmin("GET /_mapmesh/snapshot", snapshotHandler(st, log))
 	if cfg.EnableReset {
 		reset := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := errors.Join(cm.Reset(r.Context()), am.Reset(r.Context())); err != nil {
@@ -295,8 +329,8 @@ func Run(ctx context.Context, cfg Config) error {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 		})
-		mux.HandleSigned("POST /_mapmesh/reset", reset)
-		mux.HandleSigned("POST /moto-api/reset", reset)
+		mux.HandleAdmin("POST /_mapmesh/reset", reset)
+		mux.HandleAdmin("POST /moto-api/reset", reset)
 	}
 
 	if cfg.DebugAddr != "" {
@@ -329,6 +363,8 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("server: cannot serve DNS (--dns-addr %s; empty disables DNS): %w", cfg.DNSAddr, err)
 		}
 		log.Info("DNS listening", "dns_addr", ds.Addr().String())
+		registerDNSMetrics(reg, ds)
+		dnsUp.Store(true)
 		own = append(own, ds.Addr())
 		if cfg.DNSReady != nil {
 			cfg.DNSReady(ds.Addr())
@@ -350,12 +386,14 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("server: cannot serve xDS (--xds-addr %s; empty disables xDS): %w", cfg.XDSAddr, err)
 		}
 		log.Info("xDS listening", "xds_addr", xs.Addr().String(), "tls", cfg.XDSTLSCert != "")
+		registerXDSMetrics(reg, xs)
+		xdsUp.Store(true)
 		own = append(own, xs.Addr())
 		if cfg.XDSReady != nil {
 			cfg.XDSReady(xs.Addr())
 		}
 	}
-	mux.HandleSigned("GET /_mapmesh/xds/clients", xds.ClientsHandler(xs))
+	mux.HandleAdmin("GET /_mapmesh/xds/clients", xds.ClientsHandler(xs))
 	srv := apiServer(mux, cfg.ReadTimeout, log)
 	if n := cmp.Or(cfg.MaxConnections, DefaultMaxConnections); n > 0 {
 		ln = netutil.LimitListener(ln, n)
@@ -394,13 +432,29 @@ type checker interface {
 	Check(ctx context.Context) error
 }
 
+// checkFunc is a checker made of a function.
+type checkFunc func(ctx context.Context) error
+
+func (f checkFunc) Check(ctx context.Context) error { return f(ctx) }
+
+// listening checks that a listener is up.
+func listening(up *atomic.Bool) checker {
+	return checkFunc(func(context.Context) error {
+		if !up.Load() {
+			return errors.New("not listening yet")
+		}
+		return nil
+	})
+}
+
 // healthCheckTimeout bounds how long a health request waits for a lagging
 // projection before it reports it behind.
 const healthCheckTimeout = 2 * time.Second
 
-// healthHandler serves GET /_mapmesh/health: 200 "ok" when every part's
-// projection reflects the store's current revision, else 503 with one line
-// per part that stopped following the store or fell behind.
+// healthHandler serves GET /readyz (and its older name
+// /_mapmesh/health): 200 "ok" when every part is ready (the store answers,
+// every projection reflects the store's current revision, DNS and xDS
+// listen), else 503 with one line per part that is not.
 func healthHandler(parts map[string]checker) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), healthCheckTimeout)
@@ -422,5 +476,25 @@ func healthHandler(parts map[string]checker) http.Handler {
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))
+	})
+}
+
+// snapshotHandler serves GET /_mapmesh/snapshot: every key of the store at
+// one revision (store.WriteSnapshot), for "mapmesh snapshot save".
+func snapshotHandler(st store.Store, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kvs, rev, err := st.List(r.Context(), "")
+		if err != nil {
+			log.Error("snapshot: reading the store", "err", err)
+			http.Error(w, "the store cannot be read: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Header().Set("X-Mapmesh-Revision", strconv.FormatInt(rev, 10))
+		if err := store.WriteSnapshot(w, rev, kvs); err != nil {
+			log.Warn("snapshot: writing", "err", err)
+			return
+		}
+		log.Info("snapshot served", "revision", rev, "keys", len(kvs))
 	})
 }

@@ -26,19 +26,42 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/servicediscovery/types"
 )
 
-// binary builds cmd/mapmesh once (or takes MAPMESH_BIN).
+// binary builds cmd/mapmesh once per test binary (or takes MAPMESH_BIN).
 func binary(t *testing.T) string {
 	t.Helper()
 	if b := os.Getenv("MAPMESH_BIN"); b != "" {
 		return b
 	}
-	out := filepath.Join(t.TempDir(), "mapmesh")
-	cmd := exec.Command("go", "build", "-o", out, "github.com/mapmesh/mapmesh/cmd/mapmesh")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "mapmesh-durability-")
+		if built.err != nil {
+			return
+		}
+		out := filepath.Join(built.dir, "mapmesh")
+		cmd := exec.Command("go", "build", "-o", out, "github.com/mapmesh/mapmesh/cmd/mapmesh")
+		cmd.Stderr = os.Stderr
+		if built.err = cmd.Run(); built.err == nil {
+			built.path = out
+		}
+	})
+	if built.err != nil {
+		t.Fatalf("go build: %v", built.err)
 	}
-	return out
+	return built.path
+}
+
+var built struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 // proc is a running mapmesh process.

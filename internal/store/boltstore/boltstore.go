@@ -175,6 +175,7 @@ type Store struct {
 	commits                  atomic.Int64 // bbolt transactions committed
 	applied                  atomic.Int64 // store transactions that created a revision
 	commitNanos, lingerNanos atomic.Int64
+	walBytes                 atomic.Int64
 	checkpoints              atomic.Int64
 }
 
@@ -536,11 +537,17 @@ type Stats struct {
 	// CommitTime is the time spent writing and flushing WAL records;
 	// LingerTime the time the committer waited to fill batches.
 	CommitTime, LingerTime time.Duration
+	// WALBytes is the bytes of records written to the write-ahead log.
+	WALBytes int64
+	// CheckpointFailing says the running checkpoint keeps failing (a full
+	// disk): writes fail once the write-ahead log is full.
+	CheckpointFailing bool
 }
 
 // Stats returns the committer's counters; Txns/Commits is the group commit's
 // average batch.
 func (s *Store) Stats() Stats {
 	return Stats{Commits: s.commits.Load(), Txns: s.applied.Load(), Checkpoints: s.checkpoints.Load(),
-		CommitTime: time.Duration(s.commitNanos.Load()), LingerTime: time.Duration(s.lingerNanos.Load())}
+		CommitTime: time.Duration(s.commitNanos.Load()), LingerTime: time.Duration(s.lingerNanos.Load()),
+		WALBytes: s.walBytes.Load(), CheckpointFailing: s.ckptFailing.Load()}
 }

@@ -305,6 +305,7 @@ func (s *Store) apply(batch []*request, outs []outcome) (bad int, badErr, err er
 	if err := s.wal.append(s.recBuf); err != nil {
 		return -1, nil, err
 	}
+	s.walBytes.Add(int64(len(s.recBuf)))
 	took := time.Since(start)
 	s.ovMu.Lock()
 	for k, v := range st.pending {
