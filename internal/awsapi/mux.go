@@ -155,13 +155,17 @@ func (m *Mux) Handle(pattern string, h http.Handler) { m.routes.Handle(pattern, 
 // only when the Mux has Auth: the signature may be scoped to any service's
 // signing name, or to "mapmesh". The handler finds the caller in the
 // request's context (CallerFrom) and may read the body.
-func (m *Mux) HandleSigned(pattern string, h http.Handler) { m.routes.Handle(pattern, m.signed(h, false)) }
+func (m *Mux) HandleSigned(pattern string, h http.Handler) {
+	m.routes.Handle(pattern, m.signed(h, false))
+}
 
 // HandleAdmin registers a route like HandleSigned whose verified caller
 // must also be an admin identity (mapmesh_admin): the admin endpoints see or
 // change every account. Others get AccessDeniedException (403). Without
 // Auth it is open, like every route.
-func (m *Mux) HandleAdmin(pattern string, h http.Handler) { m.routes.Handle(pattern, m.signed(h, true)) }
+func (m *Mux) HandleAdmin(pattern string, h http.Handler) {
+	m.routes.Handle(pattern, m.signed(h, true))
+}
 
 func (m *Mux) signed(h http.Handler, admin bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -139,7 +139,7 @@ func serve(e Env, args []string) int {
 		fs.Usage()
 		return exitOK
 	}
-	fs.Usage = func() {}    // a bad flag gets one line, below
+	fs.Usage = func() {}     // a bad flag gets one line, below
 	fs.SetOutput(io.Discard) // ... and only that one
 	if err := flags.Parse(args, e.Getenv, e.Stderr); err != nil {
 		return usageError(e, err.Error())

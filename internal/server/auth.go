@@ -195,7 +195,7 @@ func throttles(cfg *Config) (cm, am *awsapi.Throttle, err error) {
 		}
 		svc, rate, ok := strings.Cut(f, ":")
 		if !ok || (svc != cloudmap.SigningName && svc != appmesh.SigningName) {
-			return nil, nil, fmt.Errorf("--throttle-rates: %q: want %s:OPERATION=PERSECOND[:BURST] or %s:...", f, cloudmap.SigningName, appmesh.SigningName)
+			return nil, nil, fmt.Errorf("--throttle-rates: %q: want %s:OPERATION=PERSECOND[:BURST] (or %s:OPERATION=...)", f, cloudmap.SigningName, appmesh.SigningName)
 		}
 		if by[svc] == nil {
 			by[svc] = map[string]string{}

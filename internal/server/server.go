@@ -49,8 +49,8 @@ const (
 	DefaultXDSAddr = "127.0.0.1:9754"
 	DefaultDataDir = "mapmesh-data"
 	// DBFile is the embedded store's file in the data directory.
-	DBFile = "mapmesh.db"
-	DefaultRegion  = "us-east-1"
+	DBFile        = "mapmesh.db"
+	DefaultRegion = "us-east-1"
 	// DefaultReadTimeout bounds reading one API request, headers and
 	// body, unless --read-timeout says otherwise.
 	DefaultReadTimeout = 30 * time.Second
