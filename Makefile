@@ -3,17 +3,24 @@ GO ?= go
 PYTHON ?= python3
 FUZZTIME ?= 10s
 
-.PHONY: build test test-go test-python soak fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds lint gen check-clean ci
+.PHONY: build test test-go test-e2e test-python soak fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds lint gen check-clean ci
 
 build:
-	$(GO) build -o bin/mapmesh ./cmd/mapmesh
+	$(GO) build -buildvcs=auto -o bin/mapmesh ./cmd/mapmesh
 
-# The README's test command: Go tests with the race detector, then the boto3
-# and AWS CLI smoke tests against the built binary.
-test: test-go test-python
+# The README's test command: Go tests with the race detector, the
+# end-to-end suites (tag e2e: the README walkthrough, the whole-system
+# tests, process kills), then the boto3 and AWS CLI tests against the built
+# binary. `go test ./...` alone is the quick loop (no e2e suites).
+test: test-go test-e2e test-python
 
 test-go:
 	$(GO) test -race ./...
+
+E2E_PACKAGES = ./test/readme ./test/system ./test/durability
+
+test-e2e: build
+	MAPMESH_BIN=$(CURDIR)/bin/mapmesh $(GO) test -race -tags e2e $(E2E_PACKAGES)
 
 test-python: build
 	MAPMESH_BIN=$(CURDIR)/bin/mapmesh $(PYTHON) -m unittest discover -s test/python -v
@@ -23,7 +30,7 @@ test-python: build
 # sequential-writers scenario. The short run is part of test-go.
 SOAK ?= 5m
 soak:
-	MAPMESH_SOAK=$(SOAK) $(GO) test -count=1 -timeout 60m -run 'TestMixedLoad|TestKill9MixedLoad|TestMirrorHang' -v ./test/system
+	MAPMESH_SOAK=$(SOAK) $(GO) test -tags e2e -count=1 -timeout 60m -run 'TestMixedLoad|TestKill9MixedLoad|TestMirrorHang' -v ./test/system
 
 # Each fuzz target runs briefly; a crasher fails the build and is written to
 # testdata/fuzz for a regression test.

@@ -243,6 +243,7 @@ func TestNACKEverything(t *testing.T) {
 		{"unknown proxyless node", "not-an-app-mesh-node", "gRPC Go", proxylessSubs, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each case has a stack of its own; mostly quiet waits
 			logs := &nackRecorder{}
 			m, xs := stack(t, slog.New(logs))
 			m.register("b1", "v1")
@@ -438,6 +439,7 @@ func TestNACKThenACK(t *testing.T) {
 // sent each resource once too: the delta cache sends only what changed
 // since the last response, whether or not the client accepted it.
 func TestDeltaNACK(t *testing.T) {
+	t.Parallel()
 	m, _ := stack(t, nil)
 	m.register("b1", "v1")
 	m.greeterMesh(100, 0)

@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package durability runs the real mapmesh binary as a process: it kills it
 // with SIGKILL in the middle of a write load and checks, after a restart on
 // the same data directory, that every acknowledged write is there and
