@@ -82,7 +82,8 @@ type Backend struct {
 	now    func() time.Time
 	log    *slog.Logger
 	dom    *domain
-	view   *view // every read and write goes through it
+	view   *view    // every read and write goes through it
+	watch  watchHub // the blocking discovery queries' channels
 	cancel context.CancelFunc
 	swept  chan struct{} // closed when sweepLoop returns
 }
@@ -123,6 +124,7 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	b.view = v
+	v.Subscribe(b.watch.onChange)
 	wctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	go b.sweepLoop(wctx)

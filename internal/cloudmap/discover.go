@@ -83,9 +83,29 @@ func (s *service) instancesRevision() int64 {
 // instance matches them; the health filter applies only to services with a
 // health check; the result is shuffled and cut to MaxResults.
 func (b *Backend) DiscoverInstances(ctx context.Context, in *DiscoverInstancesInput) (*discovered, error) {
+	out, _, err := b.discover(ctx, in, nil)
+	return out, err
+}
+
+// discovery is what a blocking query needs besides the answer.
+type discovery struct {
+	// index identifies the whole filtered answer (before MaxResults):
+	// the service, and each instance's ID, registration revision and
+	// health status. It changes exactly when the answer does.
+	index uint64
+	// changed is closed at the service's next change.
+	changed <-chan struct{}
+	// healthAt is when (epoch ms) a delayed custom health status of an
+	// instance takes effect, 0 when none is pending.
+	healthAt int64
+}
+
+// discover answers DiscoverInstances; with w set it also fills w, for
+// DiscoverWait.
+func (b *Backend) discover(ctx context.Context, in *DiscoverInstancesInput, w *discovery) (*discovered, *discovery, error) {
 	c, pk := caller(ctx)
 	if in.OwnerAccount != nil && *in.OwnerAccount != c.Account {
-		return nil, namespaceNotFound(*in.NamespaceName)
+		return nil, nil, namespaceNotFound(*in.NamespaceName)
 	}
 	max := defaultDiscoverMax
 	if in.MaxResults != nil {
@@ -131,11 +151,17 @@ func (b *Backend) DiscoverInstances(ctx context.Context, in *DiscoverInstancesIn
 			cand = filterHealth(cand, filter)
 		}
 		*scratch = cand
+		if w != nil {
+			// Under the view's read lock: a change applied after this
+			// answer closes this channel (subscribers run after Apply).
+			w.changed = b.watch.channel(watchKey{pk, s.rec.ID})
+			w.index, w.healthAt = answerIndex(s, cand), s.set.nextHealthChange(now)
+		}
 	}); werr != nil {
-		return nil, werr
+		return nil, nil, werr
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cand := *scratch
 	k := min(max, len(cand))
@@ -144,7 +170,7 @@ func (b *Backend) DiscoverInstances(ctx context.Context, in *DiscoverInstancesIn
 		cand[i], cand[j] = cand[j], cand[i]
 	}
 	out.hits = append([]hit(nil), cand[:k]...)
-	return out, nil
+	return out, w, nil
 }
 
 func matchAll(attrs, want map[string]string) bool {
