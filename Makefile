@@ -3,7 +3,7 @@ GO ?= go
 PYTHON ?= python3
 FUZZTIME ?= 10s
 
-.PHONY: build test test-go test-e2e test-python soak fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds lint gen check-clean ci
+.PHONY: build test test-go test-e2e test-python test-etcd soak fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds lint gen check-clean ci
 
 build:
 	$(GO) build -buildvcs=auto -o bin/mapmesh ./cmd/mapmesh
@@ -31,6 +31,14 @@ test-python: build
 SOAK ?= 5m
 soak:
 	MAPMESH_SOAK=$(SOAK) $(GO) test -tags e2e -count=1 -timeout 60m -run 'TestMixedLoad|TestKill9MixedLoad|TestMirrorHang' -v ./test/system
+
+# The etcd store against a 3-member etcd cluster of child processes, built
+# from the pinned go.etcd.io/etcd/server/v3 (no etcd install needed): the
+# conformance suite through all three endpoints, and members killed with
+# SIGKILL under a write load. Plain `go test ./...` runs the store against
+# an embedded etcd only.
+test-etcd:
+	$(GO) test -race -tags etcd -count=1 -run '^TestCluster' ./internal/store/etcdstore/
 
 # Each fuzz target runs briefly; a crasher fails the build and is written to
 # testdata/fuzz for a regression test.
@@ -78,4 +86,4 @@ check-clean: gen
 	git diff --exit-code
 	@untracked=$$(git status --porcelain --untracked-files=all | grep '^??' || true); if [ -n "$$untracked" ]; then echo "untracked files after gen:"; echo "$$untracked"; exit 1; fi
 
-ci: lint test fuzz-smoke bench-smoke check-clean
+ci: lint test test-etcd fuzz-smoke bench-smoke check-clean

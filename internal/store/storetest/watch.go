@@ -12,6 +12,7 @@ import (
 var watchTests = []test{
 	{"Watch/Events", testWatchEvents},
 	{"Watch/NetChangePerTxn", testWatchNetChange},
+	{"Watch/EmptyValue", testWatchEmptyValue},
 	{"Watch/DeletePrefix", testWatchDeletePrefix},
 	{"Watch/RevisionOrder", testWatchRevisionOrder},
 	{"Watch/Prefixes", testWatchPrefixes},
@@ -57,6 +58,33 @@ func testWatchNetChange(t *testing.T, s store.Store) {
 		deleteEvent(r1, "/n/b", []byte("b0")),
 		putEvent(r1, "/n/d", "d1", r1, nil),
 	)
+	recvNone(t, ch)
+}
+
+// testWatchEmptyValue: a key whose value is empty exists. Its Prev is
+// empty, not nil (nil means "did not exist"), which is what a follower
+// checks; Get and List find it. (etcd sends an empty value as no value at
+// all, so a backend on it must tell the two apart itself.)
+func testWatchEmptyValue(t *testing.T, s store.Store) {
+	ch := s.Watch(t.Context(), "/e/", 0)
+	r1 := mustTxn(t, s, nil, store.Put("/e/k", nil), store.Put("/e/j", []byte{}))
+	if kv := mustGet(t, s, "/e/k"); len(kv.Value) != 0 || kv.ModRevision != r1 {
+		t.Errorf("Get(%q) = %q@%d; want an empty value at %d", "/e/k", kv.Value, kv.ModRevision, r1)
+	}
+	if kvs, _ := mustList(t, s, "/e/"); len(kvs) != 2 {
+		t.Errorf("List(%q) = %d keys; want 2", "/e/", len(kvs))
+	}
+	r2 := mustTxn(t, s, nil, store.Put("/e/k", []byte("v")), store.Delete("/e/j"))
+	recvBatch(t, ch, putEvent(r1, "/e/j", "", r1, nil), putEvent(r1, "/e/k", "", r1, nil))
+	b := recv(t, ch)
+	if len(b) != 2 {
+		t.Fatalf("watch batch = %s; want 2 events at %d", eventsString(b), r2)
+	}
+	for _, ev := range b {
+		if ev.Rev != r2 || ev.Prev == nil || len(ev.Prev) != 0 {
+			t.Errorf("event %s at %d has Prev %#v; want an empty, non-nil Prev at %d", eventsString([]store.Event{ev}), ev.Rev, ev.Prev, r2)
+		}
+	}
 	recvNone(t, ch)
 }
 
