@@ -53,6 +53,9 @@ type Config struct {
 	// SweepInterval is how often expired tokens are deleted (one minute
 	// when 0).
 	SweepInterval time.Duration
+	// Leader, if set, says whether this server runs the sweeps: in a
+	// cluster only one does (nil: this one).
+	Leader func() bool
 	// MaxWait bounds how long a request waits for the view to reflect the
 	// writes before it (projection.DefaultMaxWait when 0); past it the
 	// request fails with a retryable error.
@@ -250,6 +253,9 @@ func (b *Backend) sweepLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		if b.cfg.Leader != nil && !b.cfg.Leader() {
+			continue // another server of the cluster sweeps
+		}
 		if _, err := b.Sweep(ctx); err != nil && ctx.Err() == nil {
 			b.log.Warn("appmesh: sweeping expired client tokens failed", "err", err)
 		}
@@ -264,7 +270,9 @@ func (b *Backend) Sweep(ctx context.Context) (int, error) {
 	t := txn{&projection.Txn{}}
 	b.view.Range(func(_ partKey, p *partition) bool {
 		for id, r := range p.idem {
-			if r.rec.At < cutoff && t.Len() < 500 {
+			// A condition and a delete each, under etcd's default of 128
+			// operations per transaction.
+			if r.rec.At < cutoff && t.Len() < 100 {
 				k := p.key.key(kindIdem, id)
 				t.cond(k, r.modRev)
 				t.del(k)

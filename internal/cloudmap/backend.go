@@ -60,6 +60,9 @@ type Config struct {
 	// have HealthCheckConfig too (AWS allows it only in public DNS and HTTP
 	// namespaces). Off by default.
 	HealthChecksAllNamespaces bool
+	// Leader, if set, says whether this server runs the sweeps: in a
+	// cluster only one does (nil: this one).
+	Leader func() bool
 	// MaxWait bounds how long a request waits for the view to reflect the
 	// writes before it (projection.DefaultMaxWait when 0); past it the
 	// request fails with a retryable error.

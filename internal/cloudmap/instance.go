@@ -209,9 +209,10 @@ func (b *Backend) checkInstanceQuotas(p *partition, t *txn, s *service, ns *name
 	t.OnDone(func(committed bool, rev int64) { b.dom.adding.done(key, committed, rev) })
 	switch {
 	case total+quotaSlack >= q.InstancesPerNamespace:
-		for _, other := range ns.services {
-			t.cond(p.key.key(kindServiceRev, other.rec.ID), other.set.rev)
-		}
+		// The namespace's marker: one condition however many services
+		// it has (a transaction holds at most 128 operations on etcd).
+		t.cond(p.key.key(kindNamespaceRev, ns.rec.ID), ns.markerRev)
+		t.touch(p.key.key(kindNamespaceRev, ns.rec.ID))
 	case n+quotaSlack >= q.InstancesPerService:
 		t.cond(p.key.key(kindServiceRev, s.rec.ID), s.set.rev)
 	}

@@ -7,7 +7,7 @@ import "strings"
 //
 //	ns/<nsID>                    namespace record
 //	nsname/<httpName>            HttpName uniqueness index -> nsID
-//	nsrev/<nsID>                 marker written whenever a service is created or deleted in the namespace
+//	nsrev/<nsID>                 marker written whenever a service is created or deleted in the namespace, and by registrations near its instance quota
 //	nsrev/_all                   marker written whenever a namespace is created
 //	svc/<svcID>                  service record (with its tags and service attributes)
 //	svcname/<nsID>/<nameKey>     service name uniqueness index -> svcID

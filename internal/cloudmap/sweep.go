@@ -11,8 +11,9 @@ import (
 // kept for Config.OperationRetention, then deleted by a sweep, so that a
 // server with steady registrations does not grow without bound.
 
-// maxSweepKeys bounds one sweep transaction.
-const maxSweepKeys = 500
+// maxSweepKeys bounds one sweep transaction: under etcd's default of 128
+// operations per transaction.
+const maxSweepKeys = 100
 
 // sweepLoop sweeps every SweepInterval until ctx ends.
 func (b *Backend) sweepLoop(ctx context.Context) {
@@ -24,6 +25,9 @@ func (b *Backend) sweepLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if b.cfg.Leader != nil && !b.cfg.Leader() {
+			continue // another server of the cluster sweeps
 		}
 		if n, err := b.Sweep(ctx); err != nil && ctx.Err() == nil {
 			b.log.Warn("cloudmap: sweeping expired operations failed", "err", err)

@@ -38,6 +38,16 @@ const (
 	statusUnhealthy = "UNHEALTHY"
 )
 
+// Owner decides which instances a checker probes (cluster.Members).
+type Owner interface {
+	// Owns reports whether the instance named by key (account/region/
+	// service ID/instance ID) is this checker's to probe.
+	Owns(key string) bool
+	// Changed returns a channel closed at the next change of ownership
+	// (nil: never).
+	Changed() <-chan struct{}
+}
+
 // Backend is what the Checker needs of *cloudmap.Backend. Subscribe's fn is
 // called on the backend's view goroutine and must return quickly; the read
 // methods answer from the backend's in-memory view. SetHealth is called on
@@ -77,6 +87,11 @@ type Config struct {
 	AllowedCIDRs []netip.Prefix
 	DeniedCIDRs  []netip.Prefix
 	Logger       *slog.Logger
+	// Owner, if set, says which instances this checker probes: in a
+	// cluster each instance is probed by one server. When its members
+	// change the checker takes over the instances that became its own,
+	// with their recorded status, and drops the others.
+	Owner Owner
 	// Observe, if set, is called after every probe with its result, on
 	// the probe's goroutine; it must be quick. For metrics and benchmarks.
 	Observe func(Result)
@@ -276,9 +291,18 @@ func (c *Checker) syncLoop() {
 	defer c.wg.Done()
 	c.syncAll(true)
 	for {
+		var owners <-chan struct{}
+		if c.cfg.Owner != nil {
+			owners = c.cfg.Owner.Changed()
+		}
 		select {
 		case <-c.ctx.Done():
 			return
+		case <-owners:
+			// Take over the instances that are now ours, with their
+			// recorded status; drop the others.
+			c.syncAll(true)
+			continue
 		case <-c.kick:
 		}
 		c.pmu.Lock()
@@ -380,6 +404,9 @@ func (c *Checker) syncService(k svcKey, starting bool) {
 	pass := c.syncs
 	for i := range insts {
 		in := &insts[i]
+		if c.cfg.Owner != nil && !c.cfg.Owner.Owns(k.account+"/"+k.region+"/"+k.svcID+"/"+in.ID) {
+			continue // another server's: its check, if any, stops below
+		}
 		old := cur[in.ID]
 		if old != nil && old.t.Type == info.HealthCheck.Type && (old.rev == in.Revision || maps.Equal(old.attrs, in.Attributes)) {
 			// The same registration (or one with the same attributes):

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/mapmesh/mapmesh/internal/appmesh"
 	"github.com/mapmesh/mapmesh/internal/cloudmap"
@@ -39,6 +40,23 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&c.Throttle, "throttle", "aws", "request throttling per account and operation: aws (AWS's rates) or off")
 	fs.StringVar(&c.ThrottleRates, "throttle-rates", "", "rate overrides, comma-separated: servicediscovery:OPERATION=PERSECOND[:BURST] or appmesh:...; * for every other operation; 0 turns a limit off")
 	fs.StringVar(&c.DataDir, "data-dir", DefaultDataDir, "directory of the embedded store (created if missing)")
+	fs.StringVar(&c.Store, "store", StoreBolt, "where the state lives: bolt (the embedded store in --data-dir) or etcd (--etcd-endpoints; several mapmesh servers share it)")
+	fs.Func("etcd-endpoints", "comma-separated etcd client URLs, for --store etcd (http://10.0.0.1:2379,...)", func(v string) error {
+		c.EtcdEndpoints = nil
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				c.EtcdEndpoints = append(c.EtcdEndpoints, e)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&c.EtcdPrefix, "etcd-prefix", "/mapmesh/", "key prefix of this mapmesh cluster in etcd (several clusters can share one etcd); must end with /")
+	fs.StringVar(&c.EtcdCACert, "etcd-cacert", "", "PEM CA certificate that verifies etcd's servers (https endpoints)")
+	fs.StringVar(&c.EtcdCert, "etcd-cert", "", "PEM client certificate for etcd (needs --etcd-key)")
+	fs.StringVar(&c.EtcdKey, "etcd-key", "", "PEM key of --etcd-cert")
+	fs.DurationVar(&c.EtcdDialTimeout, "etcd-dial-timeout", 5*time.Second, "bound on connecting to etcd")
+	fs.DurationVar(&c.EtcdRequestTimeout, "etcd-request-timeout", 5*time.Second, "bound on each etcd request; past it a write fails with a retryable error")
+	fs.StringVar(&c.NodeID, "node-id", "", "name of this server among the cluster's members (random when empty)")
 	fs.StringVar(&c.Region, "region", DefaultRegion, "region for requests that carry no SigV4 credential scope")
 	fs.StringVar(&f.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn or error")

@@ -9,6 +9,7 @@ import (
 	"github.com/mapmesh/mapmesh/internal/dnsserver"
 	"github.com/mapmesh/mapmesh/internal/healthcheck"
 	"github.com/mapmesh/mapmesh/internal/metrics"
+	"github.com/mapmesh/mapmesh/internal/store"
 	"github.com/mapmesh/mapmesh/internal/store/boltstore"
 	"github.com/mapmesh/mapmesh/internal/xds"
 )
@@ -16,9 +17,25 @@ import (
 // The metrics the server exports besides the API's (docs/operating.md has
 // the list): each reads a component's counters when Prometheus scrapes.
 
-func registerStoreMetrics(reg *metrics.Registry, st *boltstore.Store, cm *cloudmap.Backend, am *appmesh.Backend) {
+func registerStoreMetrics(reg *metrics.Registry, st store.Store, bolt *boltstore.Store, cm *cloudmap.Backend, am *appmesh.Backend) {
+	reg.Func("mapmesh_store_revision", "The store's current revision.", false, nil, func() []metrics.Sample {
+		rev, _ := storeRev(st)
+		return metrics.One(float64(rev))
+	})
+	reg.Func("mapmesh_projection_lag_revisions", "Revisions the in-memory projection of each API lags the store by.", false, []string{"view"},
+		func() []metrics.Sample {
+			rev, err := storeRev(st)
+			if err != nil {
+				return nil
+			}
+			return []metrics.Sample{{Value: float64(max(0, rev-cm.Revision())), Labels: []string{"cloudmap"}},
+				{Value: float64(max(0, rev-am.Revision())), Labels: []string{"appmesh"}}}
+		})
+	if bolt == nil {
+		return // the committer's figures are the embedded store's
+	}
 	stat := func(f func(s boltstore.Stats) float64) func() []metrics.Sample {
-		return func() []metrics.Sample { return metrics.One(f(st.Stats())) }
+		return func() []metrics.Sample { return metrics.One(f(bolt.Stats())) }
 	}
 	reg.Func("mapmesh_store_commits_total", "Batches of transactions made durable (one write-ahead log flush each).", true, nil,
 		stat(func(s boltstore.Stats) float64 { return float64(s.Commits) }))
@@ -39,22 +56,9 @@ func registerStoreMetrics(reg *metrics.Registry, st *boltstore.Store, cm *cloudm
 			}
 			return 0
 		}))
-	reg.Func("mapmesh_store_revision", "The store's current revision.", false, nil, func() []metrics.Sample {
-		rev, _ := storeRev(st)
-		return metrics.One(float64(rev))
-	})
-	reg.Func("mapmesh_projection_lag_revisions", "Revisions the in-memory projection of each API lags the store by.", false, []string{"view"},
-		func() []metrics.Sample {
-			rev, err := storeRev(st)
-			if err != nil {
-				return nil
-			}
-			return []metrics.Sample{{Value: float64(max(0, rev-cm.Revision())), Labels: []string{"cloudmap"}},
-				{Value: float64(max(0, rev-am.Revision())), Labels: []string{"appmesh"}}}
-		})
 }
 
-func storeRev(st *boltstore.Store) (int64, error) {
+func storeRev(st store.Store) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	return st.Rev(ctx)

@@ -16,8 +16,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,7 +31,6 @@ import (
 	"github.com/mapmesh/mapmesh/internal/healthcheck"
 	"github.com/mapmesh/mapmesh/internal/metrics"
 	"github.com/mapmesh/mapmesh/internal/store"
-	"github.com/mapmesh/mapmesh/internal/store/boltstore"
 	"github.com/mapmesh/mapmesh/internal/xds"
 )
 
@@ -91,6 +88,21 @@ type Config struct {
 	XDSReady                       func(xdsAddr net.Addr)
 	// DataDir holds the embedded store (mapmesh.db). It is created if missing.
 	DataDir string
+	// Store is StoreBolt (the embedded store in DataDir; the default) or
+	// StoreEtcd: an etcd cluster, shared with the other servers of a
+	// mapmesh cluster, under EtcdPrefix (etcdstore.DefaultPrefix when
+	// empty), with TLS from EtcdCACert, EtcdCert and EtcdKey, and the
+	// dial and per-request timeouts (etcdstore's defaults when 0).
+	Store                               string
+	EtcdEndpoints                       []string
+	EtcdPrefix                          string
+	EtcdCACert, EtcdCert, EtcdKey       string
+	EtcdDialTimeout, EtcdRequestTimeout time.Duration
+	// NodeID names this server among the cluster's members (random when
+	// empty); ClusterTTL is its membership lease (cluster.DefaultTTL when
+	// 0): how long a dead server's health checks stay unowned.
+	NodeID     string
+	ClusterTTL time.Duration
 	// Region is used for requests that carry no SigV4 credential scope.
 	Region string
 	// EnableReset serves POST /_mapmesh/reset and POST /moto-api/reset,
@@ -210,31 +222,30 @@ func Run(ctx context.Context, cfg Config) error {
 	if !awsapi.ValidRegion(cfg.Region) {
 		return fmt.Errorf("server: --region %q is not a region name (lowercase words and a number, dash-separated, like us-east-1)", cfg.Region)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return fmt.Errorf("server: data dir %s is not usable: %w", cfg.DataDir, err)
-	}
-	dbPath := filepath.Join(cfg.DataDir, DBFile)
-	st, err := boltstore.Open(dbPath, boltstore.Options{MaxCommitDelay: cfg.CommitDelay})
+	opened, err := openStore(ctx, &cfg, log)
 	if err != nil {
-		return fmt.Errorf("server: data dir %s is not usable: %w", cfg.DataDir, err)
+		return err
 	}
-	defer st.Close()
+	defer opened.close()
+	st, members := opened.st, opened.members
 
 	cm, err := cloudmap.New(ctx, st, cloudmap.Config{CustomHealthDelay: cfg.CustomHealthDelay, Quotas: cfg.Quotas,
-		OperationRetention: cfg.OperationRetention, Logger: log, HealthChecksAllNamespaces: cfg.HealthChecksAllNamespaces})
+		OperationRetention: cfg.OperationRetention, Logger: log, HealthChecksAllNamespaces: cfg.HealthChecksAllNamespaces,
+		Leader: members.Leader})
 	if err != nil {
 		return err
 	}
 	defer cm.Close()
 
-	am, err := appmesh.New(ctx, st, appmesh.Config{Quotas: cfg.AppMeshQuotas, Logger: log})
+	am, err := appmesh.New(ctx, st, appmesh.Config{Quotas: cfg.AppMeshQuotas, Logger: log, Leader: members.Leader})
 	if err != nil {
 		return err
 	}
 	defer am.Close()
 
 	hc, err := healthcheck.Start(cm, healthcheck.Config{Interval: cfg.HealthInterval, Timeout: cfg.HealthTimeout,
-		Concurrency: cfg.HealthConcurrency, AllowedCIDRs: cfg.HealthAllowedCIDRs, DeniedCIDRs: cfg.HealthDeniedCIDRs, Logger: log})
+		Concurrency: cfg.HealthConcurrency, AllowedCIDRs: cfg.HealthAllowedCIDRs, DeniedCIDRs: cfg.HealthDeniedCIDRs, Logger: log,
+		Owner: members})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
@@ -314,7 +325,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}))
 	mux.Handle("GET /readyz", healthHandler(ready))
 	mux.Handle("GET /metrics", reg.Handler())
-	registerStoreMetrics(reg, st, cm, am)
+	registerStoreMetrics(reg, st, opened.bolt, cm, am)
 	registerHealthMetrics(reg, hc)
 	mux.Handle("GET /_mapmesh/health", healthHandler(ready))
 	mux.HandleAdmin("GET /_mapmesh/snapshot", snapshotHandler(st, log))
@@ -339,10 +350,12 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("server: cannot listen on debug address %s: %w", cfg.DebugAddr, err)
 		}
 		dm := debugMux()
-		dm.HandleFunc("/debug/store", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(st.Stats())
-		})
+		if opened.bolt != nil {
+			dm.HandleFunc("/debug/store", func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(w).Encode(opened.bolt.Stats())
+			})
+		}
 		dsrv := &http.Server{Handler: dm, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = dsrv.Serve(dln) }()
 		defer dsrv.Close()
@@ -405,7 +418,7 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { serveErr <- srv.Serve(ln) }()
 	own = append(own, ln.Addr())
 	hc.SetOwnAddrs(own...) // never probed
-	log.Info("mapmesh listening", "api_addr", ln.Addr().String(), "data_dir", cfg.DataDir, "region", cfg.Region, "reset_enabled", cfg.EnableReset,
+	log.Info("mapmesh listening", "api_addr", ln.Addr().String(), "store", opened.where, "region", cfg.Region, "reset_enabled", cfg.EnableReset,
 		"auth", mode, "tls", tlsConf != nil, "throttle", cmp.Or(cfg.Throttle, "aws"))
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())

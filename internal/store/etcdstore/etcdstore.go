@@ -380,3 +380,10 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
+
+// Client returns the etcd client, for what else of a mapmesh cluster lives
+// in etcd beside the store (membership: internal/cluster).
+func (s *Store) Client() *clientv3.Client { return s.cli }
+
+// Prefix returns the prefix of the store's keys in etcd.
+func (s *Store) Prefix() string { return s.prefix }
