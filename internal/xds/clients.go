@@ -40,7 +40,7 @@ type ackWaiter struct {
 }
 
 type stream struct {
-	id        int64
+	id        int64 // negative for delta streams (deltaID)
 	delta     bool
 	opened    time.Time
 	peer      string
@@ -254,6 +254,8 @@ func (c *clients) wait(typeURL string, minVersion int64, n int) (w *ackWaiter, c
 
 // Client is one connected xDS stream, as GET /_mapmesh/xds/clients shows it.
 type Client struct {
+	// Stream is go-control-plane's number of the stream; state-of-the-world
+	// and delta streams (Delta) are numbered apart, each from 1.
 	Stream    int64  `json:"stream"`
 	Delta     bool   `json:"delta,omitempty"`
 	NodeID    string `json:"nodeId"`
@@ -302,7 +304,11 @@ func (c *clients) list() []Client {
 	defer c.mu.Unlock()
 	out := make([]Client, 0, len(c.streams))
 	for _, s := range c.streams {
-		cl := Client{Stream: s.id, Delta: s.delta, NodeID: s.node.GetId(), Cluster: s.node.GetCluster(), UserAgent: s.node.GetUserAgentName(),
+		id := s.id
+		if s.delta {
+			id = -id // go-control-plane's number (see deltaID)
+		}
+		cl := Client{Stream: id, Delta: s.delta, NodeID: s.node.GetId(), Cluster: s.node.GetCluster(), UserAgent: s.node.GetUserAgentName(),
 			Proxyless: isProxyless(s.node), Key: s.key, Peer: s.peer, ConnectedAt: s.opened, Resources: map[string]ResourceStatus{}}
 		if s.signed {
 			cl.SigV4 = &SigV4{AccessKey: s.accessKey, Region: s.sigRegion}
@@ -321,6 +327,12 @@ func (c *clients) list() []Client {
 	slices.SortFunc(out, func(a, b Client) int {
 		if a.NodeID != b.NodeID {
 			return compareStrings(a.NodeID, b.NodeID)
+		}
+		if a.Delta != b.Delta {
+			if a.Delta {
+				return 1
+			}
+			return -1
 		}
 		return int(a.Stream - b.Stream)
 	})

@@ -264,6 +264,12 @@ func (s *Server) nodeKey(n *core.Node) (string, NodeID, bool) {
 	return keyOf(id, proxyless), id, true
 }
 
+// deltaID is the ID mapmesh gives delta stream id. go-control-plane
+// numbers state-of-the-world and delta streams with two counters, so the
+// first stream of each is stream 1: delta streams are told apart by a
+// negative ID, state-of-the-world ones keep theirs.
+func deltaID(id int64) int64 { return -id }
+
 func (s *Server) callbacks() serverv3.Callbacks {
 	return serverv3.CallbackFuncs{
 		StreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
@@ -273,11 +279,11 @@ func (s *Server) callbacks() serverv3.Callbacks {
 		},
 		DeltaStreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
 			s.stats.streams.Add(1)
-			s.clients.open(ctx, id, true)
+			s.clients.open(ctx, deltaID(id), true)
 			return nil
 		},
 		StreamClosedFunc:      func(id int64, _ *core.Node) { s.streamClosed(id) },
-		DeltaStreamClosedFunc: func(id int64, _ *core.Node) { s.streamClosed(id) },
+		DeltaStreamClosedFunc: func(id int64, _ *core.Node) { s.streamClosed(deltaID(id)) },
 		StreamRequestFunc: func(id int64, r *discovery.DiscoveryRequest) error {
 			s.request(id, r.GetNode(), r.TypeUrl, r.VersionInfo, r.ResponseNonce, r.ResourceNames, r.ErrorDetail != nil, r.ErrorDetail.GetMessage())
 			return nil
@@ -287,12 +293,12 @@ func (s *Server) callbacks() serverv3.Callbacks {
 			s.clients.response(id, r.TypeUrl, r.VersionInfo, r.Nonce)
 		},
 		StreamDeltaRequestFunc: func(id int64, r *discovery.DeltaDiscoveryRequest) error {
-			s.request(id, r.GetNode(), r.TypeUrl, "", r.ResponseNonce, r.ResourceNamesSubscribe, r.ErrorDetail != nil, r.ErrorDetail.GetMessage())
+			s.request(deltaID(id), r.GetNode(), r.TypeUrl, "", r.ResponseNonce, r.ResourceNamesSubscribe, r.ErrorDetail != nil, r.ErrorDetail.GetMessage())
 			return nil
 		},
 		StreamDeltaResponseFunc: func(id int64, _ *discovery.DeltaDiscoveryRequest, r *discovery.DeltaDiscoveryResponse) {
 			s.stats.responses.Add(1)
-			s.clients.response(id, r.TypeUrl, r.SystemVersionInfo, r.Nonce)
+			s.clients.response(deltaID(id), r.TypeUrl, r.SystemVersionInfo, r.Nonce)
 		},
 	}
 }
