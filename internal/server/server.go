@@ -82,6 +82,10 @@ type Config struct {
 	// address once it serves (before Ready).
 	XDSAddr, XDSTLSCert, XDSTLSKey string
 	XDSReady                       func(xdsAddr net.Addr)
+	// XDSAuth, if set (--auth sigv4), verifies the SigV4 signature of
+	// every xDS call and binds its node to the signer's account (see
+	// xds.Config.Verifier).
+	XDSAuth *awsapi.Verifier
 	// DataDir holds the embedded store (mapmesh.db). It is created if missing.
 	DataDir string
 	// Region is used for requests that carry no SigV4 credential scope.
@@ -276,7 +280,7 @@ func Run(ctx context.Context, cfg Config) error {
 	var xs *xds.Server
 	if cfg.XDSAddr != "" {
 		xs, err = xds.New(am, cm, xds.Config{Account: awsapi.DefaultAccount, Region: cfg.Region, TLSCert: cfg.XDSTLSCert,
-			TLSKey: cfg.XDSTLSKey, Logger: log})
+			TLSKey: cfg.XDSTLSKey, Verifier: cfg.XDSAuth, Logger: log})
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("server: %w", err)
@@ -286,7 +290,7 @@ func Run(ctx context.Context, cfg Config) error {
 			ln.Close()
 			return fmt.Errorf("server: cannot serve xDS (--xds-addr %s; empty disables xDS): %w", cfg.XDSAddr, err)
 		}
-		log.Info("xDS listening", "xds_addr", xs.Addr().String(), "tls", cfg.XDSTLSCert != "")
+		log.Info("xDS listening", "xds_addr", xs.Addr().String(), "tls", cfg.XDSTLSCert != "", "sigv4", cfg.XDSAuth != nil)
 		own = append(own, xs.Addr())
 		if cfg.XDSReady != nil {
 			cfg.XDSReady(xs.Addr())
