@@ -31,6 +31,7 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&c.XDSAddr, "xds-addr", DefaultXDSAddr, "host:port of the xDS control plane (ADS over gRPC) for Envoy and proxyless gRPC; empty disables it")
 	fs.StringVar(&c.XDSTLSCert, "xds-tls-cert", "", "PEM certificate (chain) to serve xDS over TLS with; needs --xds-tls-key")
 	fs.StringVar(&c.XDSTLSKey, "xds-tls-key", "", "PEM private key of --xds-tls-cert")
+	fs.StringVar(&c.XDSClientCA, "xds-client-ca", "", "PEM CA certificate(s): xDS clients must present a certificate one of them signed (mutual TLS); needs --xds-tls-cert")
 	fs.StringVar(&c.DataDir, "data-dir", DefaultDataDir, "directory of the embedded store (created if missing)")
 	fs.StringVar(&c.Region, "region", DefaultRegion, "region for requests that carry no SigV4 credential scope")
 	fs.StringVar(&f.LogFormat, "log-format", "text", "log format: text or json")

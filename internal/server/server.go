@@ -82,6 +82,9 @@ type Config struct {
 	// address once it serves (before Ready).
 	XDSAddr, XDSTLSCert, XDSTLSKey string
 	XDSReady                       func(xdsAddr net.Addr)
+	// XDSClientCA, if set, is a PEM file of CAs: xDS then requires client
+	// certificates they signed (mutual TLS; needs XDSTLSCert).
+	XDSClientCA string
 	// XDSAuth, if set (--auth sigv4), verifies the SigV4 signature of
 	// every xDS call and binds its node to the signer's account (see
 	// xds.Config.Verifier).
@@ -280,7 +283,7 @@ func Run(ctx context.Context, cfg Config) error {
 	var xs *xds.Server
 	if cfg.XDSAddr != "" {
 		xs, err = xds.New(am, cm, xds.Config{Account: awsapi.DefaultAccount, Region: cfg.Region, TLSCert: cfg.XDSTLSCert,
-			TLSKey: cfg.XDSTLSKey, Verifier: cfg.XDSAuth, Logger: log})
+			TLSKey: cfg.XDSTLSKey, ClientCA: cfg.XDSClientCA, Verifier: cfg.XDSAuth, Logger: log})
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("server: %w", err)
@@ -290,7 +293,8 @@ func Run(ctx context.Context, cfg Config) error {
 			ln.Close()
 			return fmt.Errorf("server: cannot serve xDS (--xds-addr %s; empty disables xDS): %w", cfg.XDSAddr, err)
 		}
-		log.Info("xDS listening", "xds_addr", xs.Addr().String(), "tls", cfg.XDSTLSCert != "", "sigv4", cfg.XDSAuth != nil)
+		log.Info("xDS listening", "xds_addr", xs.Addr().String(), "tls", cfg.XDSTLSCert != "", "client_ca", cfg.XDSClientCA != "",
+			"sigv4", cfg.XDSAuth != nil)
 		own = append(own, xs.Addr())
 		if cfg.XDSReady != nil {
 			cfg.XDSReady(xs.Addr())

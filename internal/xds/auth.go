@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -250,4 +252,24 @@ func (l *refusalLog) log(ctx context.Context, log *slog.Logger, msg string, args
 		args = append(args, "suppressed_since_last", n)
 	}
 	log.Log(ctx, slog.LevelWarn, msg, args...)
+}
+
+// handshakeCounter counts and logs the TLS handshakes the xDS port refuses
+// (with a client CA: clients without a certificate the CA signed).
+type handshakeCounter struct {
+	credentials.TransportCredentials
+	s *Server
+}
+
+func (h handshakeCounter) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, info, err := h.TransportCredentials.ServerHandshake(c)
+	if err != nil {
+		h.s.stats.handshakes.Add(1)
+		h.s.refusals.log(h.s.ctx, h.s.log, "xds: connection refused: TLS handshake failed", "peer", c.RemoteAddr().String(), "err", err)
+	}
+	return conn, info, err
+}
+
+func (h handshakeCounter) Clone() credentials.TransportCredentials {
+	return handshakeCounter{h.TransportCredentials.Clone(), h.s}
 }

@@ -3,10 +3,12 @@ package xds
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +50,10 @@ type Config struct {
 	// TLSCert and TLSKey, if set, are PEM files: ADS is then served over
 	// TLS (App Mesh's Envoy image connects with TLS).
 	TLSCert, TLSKey string
+	// ClientCA, if set, is a PEM file of CA certificates: the xDS port
+	// then requires every client to present a certificate one of them
+	// signed (mutual TLS). It needs TLSCert and TLSKey.
+	ClientCA string
 	// Verifier, if set (the server's --auth sigv4), authenticates every
 	// xDS call by the SigV4 signature in its metadata, as App Mesh's Envoy
 	// image signs them, and binds its node to the signer's account: a
@@ -106,6 +112,7 @@ type counters struct {
 	responses, acks, nacks atomic.Uint64
 	unauthenticated        atomic.Uint64
 	denied                 atomic.Uint64
+	handshakes             atomic.Uint64
 }
 
 // Stats are the xDS server's counters since it started, for a metrics
@@ -125,6 +132,10 @@ type Stats struct {
 	// PermissionDenied is the number of streams and calls ended because
 	// their node id named an account other than the signer's.
 	PermissionDenied uint64
+	// TLSHandshakeFailures is the number of connections whose TLS
+	// handshake failed: with Config.ClientCA, clients without a
+	// certificate the CA signed.
+	TLSHandshakeFailures uint64
 }
 
 // Stats returns the server's counters. It is cheap and safe to call from
@@ -132,7 +143,7 @@ type Stats struct {
 func (s *Server) Stats() Stats {
 	return Stats{Streams: s.stats.streams.Load(), Responses: s.stats.responses.Load(),
 		ACKs: s.stats.acks.Load(), NACKs: s.stats.nacks.Load(), Unauthenticated: s.stats.unauthenticated.Load(),
-		PermissionDenied: s.stats.denied.Load()}
+		PermissionDenied: s.stats.denied.Load(), TLSHandshakeFailures: s.stats.handshakes.Load()}
 }
 
 type meshKey struct{ account, region, mesh string }
@@ -160,6 +171,9 @@ func New(am AppMesh, cm CloudMap, cfg Config) (*Server, error) {
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return nil, errors.New("xds: a TLS certificate needs its key, and a key its certificate")
+	}
+	if cfg.ClientCA != "" && cfg.TLSCert == "" {
+		return nil, errors.New("xds: a client CA (mutual TLS) needs a TLS certificate and key")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{am: am, cm: cm, cfg: cfg, log: cfg.Logger, clients: newClients(), ctx: ctx, cancel: cancel,
@@ -196,11 +210,11 @@ func classify(n *core.Node) string {
 func (s *Server) Listen(addr string) error {
 	var opts []grpc.ServerOption
 	if s.cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		tc, err := s.tlsConfig()
 		if err != nil {
-			return fmt.Errorf("xds: TLS certificate: %w", err)
+			return err
 		}
-		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+		opts = append(opts, grpc.Creds(handshakeCounter{credentials.NewTLS(tc), s}))
 	}
 	if s.cfg.Verifier != nil {
 		opts = append(opts, grpc.ChainStreamInterceptor(s.streamAuth), grpc.ChainUnaryInterceptor(s.unaryAuth))
@@ -228,6 +242,29 @@ func (s *Server) Listen(addr string) error {
 		}
 	}()
 	return nil
+}
+
+// tlsConfig returns the TLS configuration of the xDS port: its
+// certificate, and with a client CA, client certificates required and
+// verified.
+func (s *Server) tlsConfig() (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("xds: TLS certificate: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if s.cfg.ClientCA != "" {
+		pem, err := os.ReadFile(s.cfg.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("xds: client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("xds: client CA %s: no PEM certificate in it", s.cfg.ClientCA)
+		}
+		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
 }
 
 // Addr returns the address ADS is served on, or nil before Listen.
