@@ -39,6 +39,7 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&c.Throttle, "throttle", "aws", "request throttling per account and operation: aws (AWS's rates) or off")
 	fs.StringVar(&c.ThrottleRates, "throttle-rates", "", "rate overrides, comma-separated: servicediscovery:OPERATION=PERSECOND[:BURST] or appmesh:...; * for every other operation; 0 turns a limit off")
+	fs.StringVar(&c.XDSClientCA, "xds-client-ca", "", "PEM CA certificate(s): xDS clients must present a certificate one of them signed (mutual TLS); needs --xds-tls-cert")
 	fs.StringVar(&c.DataDir, "data-dir", DefaultDataDir, "directory of the embedded store (created if missing)")
 	fs.StringVar(&c.Store, "store", StoreBolt, "where the state lives: bolt (the embedded store in --data-dir) or etcd (--etcd-endpoints; several mapmesh servers share it)")
 	fs.Func("etcd-endpoints", "comma-separated etcd client URLs, for --store etcd (http://10.0.0.1:2379,...)", func(v string) error {

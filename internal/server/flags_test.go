@@ -52,3 +52,21 @@ func TestAPIServerTimeouts(t *testing.T) {
 		}
 	}
 }
+
+func TestFlagsXDSClientCA(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+	}{
+		{[]string{"--xds-client-ca", "ca.pem"}, nil},
+		{nil, map[string]string{"MAPMESH_XDS_CLIENT_CA": "ca.pem"}},
+	} {
+		f := NewFlags(flag.NewFlagSet("mapmesh", flag.ContinueOnError))
+		if err := f.Parse(tc.args, func(k string) string { return tc.env[k] }, io.Discard); err != nil {
+			t.Fatalf("Parse(%q) = %v", tc.args, err)
+		}
+		if got := f.Config.XDSClientCA; got != "ca.pem" {
+			t.Errorf("Parse(%q, %v): XDSClientCA = %q; want ca.pem", tc.args, tc.env, got)
+		}
+	}
+}

@@ -86,6 +86,13 @@ type Config struct {
 	// address once it serves (before Ready).
 	XDSAddr, XDSTLSCert, XDSTLSKey string
 	XDSReady                       func(xdsAddr net.Addr)
+	// XDSClientCA, if set, is a PEM file of CAs: xDS then requires client
+	// certificates they signed (mutual TLS; needs XDSTLSCert).
+	XDSClientCA string
+	// XDSAuth, if set (--auth sigv4), verifies the SigV4 signature of
+	// every xDS call and binds its node to the signer's account (see
+	// xds.Config.Verifier).
+	XDSAuth *awsapi.Verifier
 	// DataDir holds the embedded store (mapmesh.db). It is created if missing.
 	DataDir string
 	// Store is StoreBolt (the embedded store in DataDir; the default) or
@@ -387,8 +394,11 @@ func Run(ctx context.Context, cfg Config) error {
 	// (deferred) before the backends and the store close.
 	var xs *xds.Server
 	if cfg.XDSAddr != "" {
+		if cfg.XDSAuth == nil {
+			cfg.XDSAuth = verifier // --auth sigv4 covers xDS too, with the same identities
+		}
 		xs, err = xds.New(am, cm, xds.Config{Account: awsapi.DefaultAccount, Region: cfg.Region, TLSCert: cfg.XDSTLSCert,
-			TLSKey: cfg.XDSTLSKey, Logger: log})
+			TLSKey: cfg.XDSTLSKey, ClientCA: cfg.XDSClientCA, Verifier: cfg.XDSAuth, Logger: log})
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("server: %w", err)
@@ -398,7 +408,8 @@ func Run(ctx context.Context, cfg Config) error {
 			ln.Close()
 			return fmt.Errorf("server: cannot serve xDS (--xds-addr %s; empty disables xDS): %w", cfg.XDSAddr, err)
 		}
-		log.Info("xDS listening", "xds_addr", xs.Addr().String(), "tls", cfg.XDSTLSCert != "")
+		log.Info("xDS listening", "xds_addr", xs.Addr().String(), "tls", cfg.XDSTLSCert != "", "client_ca", cfg.XDSClientCA != "",
+			"sigv4", cfg.XDSAuth != nil)
 		registerXDSMetrics(reg, xs)
 		xdsUp.Store(true)
 		own = append(own, xs.Addr())

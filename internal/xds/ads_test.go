@@ -322,3 +322,43 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
 }
+
+// TestDeltaAndSotwStreamsApart: go-control-plane numbers state-of-the-world
+// and delta streams from 1 each; a delta stream and a state-of-the-world
+// stream with the same number are two clients, and the end of one leaves
+// the other's record and snapshot alone.
+func TestDeltaAndSotwStreamsApart(t *testing.T) {
+	m, xs := stack(t, nil)
+	m.register("b1", "v1")
+	m.greeterMesh(100, 0)
+	m.sync()
+	conn, err := grpc.NewClient(m.xdsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	m.check(err)
+	defer conn.Close()
+	c := newADS(t, conn, t.Context(), "mesh/e2e/virtualNode/client")
+	c.send(resource.ListenerType, "", "")
+	lds := c.recv(resource.ListenerType)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	ds, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	m.check(err)
+	m.check(ds.Send(&discovery.DeltaDiscoveryRequest{Node: &core.Node{Id: "mesh/e2e/virtualNode/greeter-v1", UserAgentName: "envoy"},
+		TypeUrl: resource.ListenerType}))
+	if _, err := ds.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	got := clientsJSON(t, xs)
+	if len(got) != 2 || got[0].Stream != 1 || got[0].Delta || got[1].Stream != 1 || !got[1].Delta ||
+		got[0].NodeID != "mesh/e2e/virtualNode/client" || got[1].NodeID != "mesh/e2e/virtualNode/greeter-v1" {
+		t.Fatalf("clients = %+v; want state-of-the-world stream 1 of client and delta stream 1 of greeter-v1", got)
+	}
+	cancel()
+	waitUntil(t, "the delta stream's end recorded", func() bool { return len(clientsJSON(t, xs)) == 1 })
+	if got := clientsJSON(t, xs); got[0].Delta || got[0].NodeID != "mesh/e2e/virtualNode/client" {
+		t.Fatalf("clients after the delta stream ended = %+v; want the state-of-the-world stream of client", got)
+	}
+	// The client's snapshot is still served.
+	c.send(resource.ListenerType, lds.VersionInfo, lds.Nonce)
+	c.send(resource.RouteType, "", "", "rds_egress_http_50051")
+	c.recv(resource.RouteType)
+}

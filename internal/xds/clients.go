@@ -13,7 +13,8 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/peer"
+
+	"github.com/mapmesh/mapmesh/internal/awsapi"
 )
 
 // clients records every open xDS stream: who it is, what it was sent and
@@ -40,13 +41,15 @@ type ackWaiter struct {
 }
 
 type stream struct {
-	id        int64
+	id        int64 // negative for delta streams (deltaID)
 	delta     bool
 	opened    time.Time
 	peer      string
 	signed    bool
+	verified  bool
 	accessKey string
 	sigRegion string
+	account   string // of the verified signer
 	node      *core.Node
 	key       string
 	types     map[string]*typeStatus
@@ -78,24 +81,19 @@ func newClients() *clients {
 }
 
 // open records a new stream, with the SigV4 credential scope its metadata
-// carries, if any (App Mesh's Envoy image signs its xDS calls; mapmesh
-// reads the scope but does not verify the signature).
-func (c *clients) open(ctx context.Context, id int64, delta bool) {
+// carries, if any (App Mesh's Envoy image signs its xDS calls). caller is
+// the stream's verified caller when the server has a Verifier; without
+// one, the scope is read but the signature is not verified.
+func (c *clients) open(ctx context.Context, id int64, delta bool, caller awsapi.Caller) {
 	s := &stream{id: id, delta: delta, opened: time.Now(), types: map[string]*typeStatus{}}
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		s.peer = p.Addr.String()
-	}
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
+	s.peer = peerOf(ctx)
+	if caller.Verified {
+		s.signed, s.verified = true, true
+		s.accessKey, s.sigRegion, s.account = caller.AccessKey, caller.Region, caller.Account
+	} else if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if auth := md.Get("authorization"); len(auth) > 0 && strings.HasPrefix(auth[0], "AWS4-HMAC-SHA256") {
 			s.signed = true
-			if _, rest, ok := strings.Cut(auth[0], "Credential="); ok {
-				if i := strings.IndexAny(rest, ", "); i >= 0 {
-					rest = rest[:i]
-				}
-				if parts := strings.Split(rest, "/"); len(parts) == 5 {
-					s.accessKey, s.sigRegion = parts[0], parts[2]
-				}
-			}
+			s.accessKey, s.sigRegion, _, _ = credentialScope(auth[0])
 		}
 	}
 	c.mu.Lock()
@@ -254,6 +252,8 @@ func (c *clients) wait(typeURL string, minVersion int64, n int) (w *ackWaiter, c
 
 // Client is one connected xDS stream, as GET /_mapmesh/xds/clients shows it.
 type Client struct {
+	// Stream is go-control-plane's number of the stream; state-of-the-world
+	// and delta streams (Delta) are numbered apart, each from 1.
 	Stream    int64  `json:"stream"`
 	Delta     bool   `json:"delta,omitempty"`
 	NodeID    string `json:"nodeId"`
@@ -266,7 +266,8 @@ type Client struct {
 	Peer        string    `json:"peer,omitempty"`
 	ConnectedAt time.Time `json:"connectedAt"`
 	// SigV4 is set when the stream's metadata carried a SigV4
-	// Authorization (accepted, not verified).
+	// Authorization: verified with Config.Verifier, else accepted as it
+	// is.
 	SigV4     *SigV4                    `json:"sigv4,omitempty"`
 	Resources map[string]ResourceStatus `json:"resources"`
 	// NACKs counts the stream's NACKs, of every type.
@@ -278,6 +279,8 @@ type SigV4 struct {
 	AccessKey string `json:"accessKey"`
 	Region    string `json:"region"`
 	Verified  bool   `json:"verified"`
+	// Account is the verified signer's account.
+	Account string `json:"account,omitempty"`
 }
 
 // ResourceStatus is the state of one resource type on a stream.
@@ -302,10 +305,14 @@ func (c *clients) list() []Client {
 	defer c.mu.Unlock()
 	out := make([]Client, 0, len(c.streams))
 	for _, s := range c.streams {
-		cl := Client{Stream: s.id, Delta: s.delta, NodeID: s.node.GetId(), Cluster: s.node.GetCluster(), UserAgent: s.node.GetUserAgentName(),
+		id := s.id
+		if s.delta {
+			id = -id // go-control-plane's number (see deltaID)
+		}
+		cl := Client{Stream: id, Delta: s.delta, NodeID: s.node.GetId(), Cluster: s.node.GetCluster(), UserAgent: s.node.GetUserAgentName(),
 			Proxyless: isProxyless(s.node), Key: s.key, Peer: s.peer, ConnectedAt: s.opened, Resources: map[string]ResourceStatus{}}
 		if s.signed {
-			cl.SigV4 = &SigV4{AccessKey: s.accessKey, Region: s.sigRegion}
+			cl.SigV4 = &SigV4{AccessKey: s.accessKey, Region: s.sigRegion, Verified: s.verified, Account: s.account}
 		}
 		for t, ts := range s.types {
 			name := typeNames[t]
@@ -321,6 +328,12 @@ func (c *clients) list() []Client {
 	slices.SortFunc(out, func(a, b Client) int {
 		if a.NodeID != b.NodeID {
 			return compareStrings(a.NodeID, b.NodeID)
+		}
+		if a.Delta != b.Delta {
+			if a.Delta {
+				return 1
+			}
+			return -1
 		}
 		return int(a.Stream - b.Stream)
 	})

@@ -23,5 +23,11 @@
 // rendering with App Mesh's names (lds_ingress_0.0.0.0_15000,
 // lds_egress_0.0.0.0_15001, rds_*_http_<port>, cds_*_<mesh>_<node>_<protocol>_<port>).
 //
-// docs/xds.md describes the translation and what it leaves out.
+// With Config.Verifier (the server's --auth sigv4), every call is
+// authenticated by the SigV4 signature in its metadata, as App Mesh's Envoy
+// signs it, and its node is bound to the signer's account (auth.go); with
+// Config.ClientCA, clients must present a certificate the CA signed.
+//
+// docs/xds.md describes the translation, authentication, and what is left
+// out.
 package xds

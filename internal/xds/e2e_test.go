@@ -89,7 +89,15 @@ func newMesh(t testing.TB) *mesh {
 // address, and its xDS address.
 func newMeshAt(t testing.TB, url, apiAddr, xdsAddr string) *mesh {
 	t.Helper()
-	creds := credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")
+	return newMeshAs(t, url, apiAddr, xdsAddr, "AKIDEXAMPLE")
+}
+
+// newMeshAs is newMeshAt with the API called with access key accessKey:
+// a 12-digit one makes the mesh in that account (the API's caller, with no
+// --auth), any other in the default account.
+func newMeshAs(t testing.TB, url, apiAddr, xdsAddr, accessKey string) *mesh {
+	t.Helper()
+	creds := credentials.NewStaticCredentialsProvider(accessKey, "secret", "")
 	hc := httpClient(apiAddr)
 	t.Cleanup(hc.CloseIdleConnections)
 	m := &mesh{t: t, root: t, url: url, xdsAddr: xdsAddr, backend: map[string]*backend{}, nsName: "e2e.local",

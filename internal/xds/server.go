@@ -3,10 +3,12 @@ package xds
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,10 +23,13 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 
 	"github.com/mapmesh/mapmesh/internal/appmesh"
+	"github.com/mapmesh/mapmesh/internal/awsapi"
 	"github.com/mapmesh/mapmesh/internal/cloudmap"
 )
 
@@ -45,7 +50,18 @@ type Config struct {
 	// TLSCert and TLSKey, if set, are PEM files: ADS is then served over
 	// TLS (App Mesh's Envoy image connects with TLS).
 	TLSCert, TLSKey string
-	Logger          *slog.Logger
+	// ClientCA, if set, is a PEM file of CA certificates: the xDS port
+	// then requires every client to present a certificate one of them
+	// signed (mutual TLS). It needs TLSCert and TLSKey.
+	ClientCA string
+	// Verifier, if set (the server's --auth sigv4), authenticates every
+	// xDS call by the SigV4 signature in its metadata, as App Mesh's Envoy
+	// image signs them, and binds its node to the signer's account: a
+	// short-form node id takes the signer's account and region (not
+	// Account and Region), and a node ARN of another account is refused
+	// (see auth.go). Nil: calls are not authenticated.
+	Verifier *awsapi.Verifier
+	Logger   *slog.Logger
 }
 
 // Server is the xDS control plane: it follows the App Mesh and Cloud Map
@@ -83,13 +99,20 @@ type Server struct {
 	gs    *grpc.Server
 	ln    net.Listener
 
-	stats counters
+	// callers holds the caller (streamCaller) of each open stream, by
+	// stream ID, when there is a Verifier.
+	callers  sync.Map
+	refusals *refusalLog
+	stats    counters
 }
 
 // counters are the process-wide counts Stats reports.
 type counters struct {
 	streams                atomic.Int64
 	responses, acks, nacks atomic.Uint64
+	unauthenticated        atomic.Uint64
+	denied                 atomic.Uint64
+	handshakes             atomic.Uint64
 }
 
 // Stats are the xDS server's counters since it started, for a metrics
@@ -102,13 +125,25 @@ type Stats struct {
 	// ACKs and NACKs are the requests that accepted a response and those
 	// that rejected one (ErrorDetail set).
 	ACKs, NACKs uint64
+	// Unauthenticated is the number of calls (streams, and unary Fetch
+	// calls) refused for their signature (Config.Verifier): missing,
+	// incomplete, of an unknown key, wrong or expired.
+	Unauthenticated uint64
+	// PermissionDenied is the number of streams and calls ended because
+	// their node id named an account other than the signer's.
+	PermissionDenied uint64
+	// TLSHandshakeFailures is the number of connections whose TLS
+	// handshake failed: with Config.ClientCA, clients without a
+	// certificate the CA signed.
+	TLSHandshakeFailures uint64
 }
 
 // Stats returns the server's counters. It is cheap and safe to call from
 // any goroutine.
 func (s *Server) Stats() Stats {
 	return Stats{Streams: s.stats.streams.Load(), Responses: s.stats.responses.Load(),
-		ACKs: s.stats.acks.Load(), NACKs: s.stats.nacks.Load()}
+		ACKs: s.stats.acks.Load(), NACKs: s.stats.nacks.Load(), Unauthenticated: s.stats.unauthenticated.Load(),
+		PermissionDenied: s.stats.denied.Load(), TLSHandshakeFailures: s.stats.handshakes.Load()}
 }
 
 type meshKey struct{ account, region, mesh string }
@@ -137,10 +172,17 @@ func New(am AppMesh, cm CloudMap, cfg Config) (*Server, error) {
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return nil, errors.New("xds: a TLS certificate needs its key, and a key its certificate")
 	}
+	if cfg.ClientCA != "" && cfg.TLSCert == "" {
+		return nil, errors.New("xds: a client CA (mutual TLS) needs a TLS certificate and key")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{am: am, cm: cm, cfg: cfg, log: cfg.Logger, clients: newClients(), ctx: ctx, cancel: cancel,
 		done: make(chan struct{}), kick: make(chan struct{}, 1), nodes: map[string]*nodeState{}, meshes: map[meshKey]*Mesh{},
-		cmParts: map[partKey]*cmPartition{}}
+		cmParts: map[partKey]*cmPartition{}, refusals: newRefusalLog()}
+	if cfg.Verifier != nil && cfg.TLSCert == "" {
+		// gRPC C++ sends call credentials on secure channels only.
+		s.log.Warn("xds: SigV4 without TLS: Envoy (gRPC C++) does not send its aws_iam call credentials over plaintext, so its streams will be refused; serve TLS (--xds-tls-cert, --xds-tls-key)")
+	}
 	hash := nodeHash{s}
 	lg := cacheLogger{s.log}
 	s.envoy = cache.NewSnapshotCache(true, hash, lg)
@@ -168,11 +210,14 @@ func classify(n *core.Node) string {
 func (s *Server) Listen(addr string) error {
 	var opts []grpc.ServerOption
 	if s.cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		tc, err := s.tlsConfig()
 		if err != nil {
-			return fmt.Errorf("xds: TLS certificate: %w", err)
+			return err
 		}
-		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+		opts = append(opts, grpc.Creds(handshakeCounter{credentials.NewTLS(tc), s}))
+	}
+	if s.cfg.Verifier != nil {
+		opts = append(opts, grpc.ChainStreamInterceptor(s.streamAuth), grpc.ChainUnaryInterceptor(s.unaryAuth))
 	}
 	opts = append(opts,
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -197,6 +242,29 @@ func (s *Server) Listen(addr string) error {
 		}
 	}()
 	return nil
+}
+
+// tlsConfig returns the TLS configuration of the xDS port: its
+// certificate, and with a client CA, client certificates required and
+// verified.
+func (s *Server) tlsConfig() (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("xds: TLS certificate: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if s.cfg.ClientCA != "" {
+		pem, err := os.ReadFile(s.cfg.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("xds: client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("xds: client CA %s: no PEM certificate in it", s.cfg.ClientCA)
+		}
+		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
 }
 
 // Addr returns the address ADS is served on, or nil before Listen.
@@ -264,35 +332,59 @@ func (s *Server) nodeKey(n *core.Node) (string, NodeID, bool) {
 	return keyOf(id, proxyless), id, true
 }
 
+// deltaID is the ID mapmesh gives delta stream id. go-control-plane
+// numbers state-of-the-world and delta streams with two counters, so the
+// first stream of each is stream 1: delta streams are told apart by a
+// negative ID, state-of-the-world ones keep theirs.
+func deltaID(id int64) int64 { return -id }
+
 func (s *Server) callbacks() serverv3.Callbacks {
 	return serverv3.CallbackFuncs{
 		StreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
-			s.stats.streams.Add(1)
-			s.clients.open(ctx, id, false)
+			s.streamOpen(ctx, id, false)
 			return nil
 		},
 		DeltaStreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
-			s.stats.streams.Add(1)
-			s.clients.open(ctx, id, true)
+			s.streamOpen(ctx, deltaID(id), true)
 			return nil
 		},
 		StreamClosedFunc:      func(id int64, _ *core.Node) { s.streamClosed(id) },
-		DeltaStreamClosedFunc: func(id int64, _ *core.Node) { s.streamClosed(id) },
+		DeltaStreamClosedFunc: func(id int64, _ *core.Node) { s.streamClosed(deltaID(id)) },
 		StreamRequestFunc: func(id int64, r *discovery.DiscoveryRequest) error {
+			if err := s.bindStream(id, r.GetNode()); err != nil {
+				return err
+			}
 			s.request(id, r.GetNode(), r.TypeUrl, r.VersionInfo, r.ResponseNonce, r.ResourceNames, r.ErrorDetail != nil, r.ErrorDetail.GetMessage())
 			return nil
+		},
+		// A unary Fetch is answered from the snapshot of its node, if a
+		// stream of that node has one: bind it as a stream's.
+		FetchRequestFunc: func(ctx context.Context, r *discovery.DiscoveryRequest) error {
+			if s.cfg.Verifier == nil {
+				return nil
+			}
+			c, ok := awsapi.CallerFrom(ctx)
+			if !ok {
+				return status.Error(codes.Unauthenticated, "MissingAuthenticationTokenException: Missing Authentication Token")
+			}
+			return s.bindNode(ctx, c, r.GetNode())
 		},
 		StreamResponseFunc: func(_ context.Context, id int64, _ *discovery.DiscoveryRequest, r *discovery.DiscoveryResponse) {
 			s.stats.responses.Add(1)
 			s.clients.response(id, r.TypeUrl, r.VersionInfo, r.Nonce)
 		},
 		StreamDeltaRequestFunc: func(id int64, r *discovery.DeltaDiscoveryRequest) error {
-			s.request(id, r.GetNode(), r.TypeUrl, "", r.ResponseNonce, r.ResourceNamesSubscribe, r.ErrorDetail != nil, r.ErrorDetail.GetMessage())
+			// Called before the delta server keeps the request's node
+			// for the stream, so the kept node is the bound one.
+			if err := s.bindStream(deltaID(id), r.GetNode()); err != nil {
+				return err
+			}
+			s.request(deltaID(id), r.GetNode(), r.TypeUrl, "", r.ResponseNonce, r.ResourceNamesSubscribe, r.ErrorDetail != nil, r.ErrorDetail.GetMessage())
 			return nil
 		},
 		StreamDeltaResponseFunc: func(id int64, _ *discovery.DeltaDiscoveryRequest, r *discovery.DeltaDiscoveryResponse) {
 			s.stats.responses.Add(1)
-			s.clients.response(id, r.TypeUrl, r.SystemVersionInfo, r.Nonce)
+			s.clients.response(deltaID(id), r.TypeUrl, r.SystemVersionInfo, r.Nonce)
 		},
 	}
 }
@@ -324,8 +416,20 @@ func (s *Server) request(id int64, node *core.Node, typeURL, version, nonce stri
 	s.ensure(key, nid, known, isProxyless(node), node.GetId())
 }
 
+// streamOpen records a new stream, and with a Verifier its caller (put in
+// the stream's context by streamAuth).
+func (s *Server) streamOpen(ctx context.Context, id int64, delta bool) {
+	s.stats.streams.Add(1)
+	c, verified := awsapi.CallerFrom(ctx)
+	if verified {
+		s.callers.Store(id, streamCaller{ctx, c})
+	}
+	s.clients.open(ctx, id, delta, c)
+}
+
 func (s *Server) streamClosed(id int64) {
 	s.stats.streams.Add(-1)
+	s.callers.Delete(id)
 	key, left := s.clients.close(id)
 	if key == "" || left > 0 {
 		return

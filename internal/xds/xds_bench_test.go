@@ -32,6 +32,16 @@ import (
 // ACKs as they arrive; the NACK tests, to read its counters.
 func stack(b testing.TB, log *slog.Logger) (*mesh, *xds.Server) {
 	b.Helper()
+	api, xs := stackWith(b, xds.Config{Logger: log})
+	return newMeshAt(b, api.URL, api.Listener.Addr().String(), xs.Addr().String()), xs
+}
+
+// stackWith is stack with the xDS server configured by cfg (Account and
+// Region default to the server's), and no mesh made: it returns the API
+// server (not authenticated: a request acts in the account its 12-digit
+// access key names, see awsapi.Mux) and the xDS server.
+func stackWith(b testing.TB, cfg xds.Config) (*httptest.Server, *xds.Server) {
+	b.Helper()
 	ctx := context.Background()
 	st, err := boltstore.Open(filepath.Join(b.TempDir(), "mapmesh.db"), boltstore.Options{})
 	if err != nil {
@@ -51,7 +61,10 @@ func stack(b testing.TB, log *slog.Logger) (*mesh, *xds.Server) {
 		mux.HandleREST(s)
 	}
 	hs := httptest.NewServer(mux)
-	xs, err := xds.New(amb, cm, xds.Config{Account: awsapi.DefaultAccount, Region: "us-east-1", Logger: log})
+	if cfg.Account == "" {
+		cfg.Account, cfg.Region = awsapi.DefaultAccount, "us-east-1"
+	}
+	xs, err := xds.New(amb, cm, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -65,7 +78,7 @@ func stack(b testing.TB, log *slog.Logger) (*mesh, *xds.Server) {
 		cm.Close()
 		st.Close()
 	})
-	return newMeshAt(b, hs.URL, hs.Listener.Addr().String(), xs.Addr().String()), xs
+	return hs, xs
 }
 
 // benchClients is the list of client counts BenchmarkRouteUpdateAck runs:
