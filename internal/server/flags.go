@@ -10,6 +10,7 @@ import (
 
 	"github.com/mapmesh/mapmesh/internal/appmesh"
 	"github.com/mapmesh/mapmesh/internal/cloudmap"
+	"github.com/mapmesh/mapmesh/internal/cluster"
 	"github.com/mapmesh/mapmesh/internal/healthcheck"
 )
 
@@ -58,6 +59,7 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	fs.DurationVar(&c.EtcdDialTimeout, "etcd-dial-timeout", 5*time.Second, "bound on connecting to etcd")
 	fs.DurationVar(&c.EtcdRequestTimeout, "etcd-request-timeout", 5*time.Second, "bound on each etcd request; past it a write fails with a retryable error")
 	fs.StringVar(&c.NodeID, "node-id", "", "name of this server among the cluster's members (random when empty)")
+	fs.DurationVar(&c.ClusterTTL, "cluster-ttl", cluster.DefaultTTL, "membership lease of a server of an etcd cluster: how long a dead server's health checks wait for a new owner")
 	fs.StringVar(&c.Region, "region", DefaultRegion, "region for requests that carry no SigV4 credential scope")
 	fs.StringVar(&f.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
