@@ -360,6 +360,7 @@ function xdsView() {
 // ---------------------------------------------------------------- sign-in
 
 function showLogin(message) {
+  const last = api.credentials() || {}; // a refused attempt: keep what can be kept
   api.clearCredentials();
   if (state.es) state.es.close();
   state.es = null;
@@ -370,10 +371,11 @@ function showLogin(message) {
     h('p', {}, 'This mapmesh verifies every request (--auth sigv4). Enter an identity of its credentials file: ',
       'requests are signed in this tab, and the keys are kept for this tab only (sessionStorage).'),
     err,
-    h('label', {}, 'Access key ID', h('input', { name: 'accessKeyId', autocomplete: 'username', required: true })),
+    h('label', {}, 'Access key ID', h('input', { name: 'accessKeyId', autocomplete: 'username', required: true,
+      value: last.accessKeyId || '' })),
     h('label', {}, 'Secret access key', h('input', { name: 'secretAccessKey', type: 'password',
       autocomplete: 'current-password', required: true })),
-    h('label', {}, 'Region', h('input', { name: 'region', value: 'us-east-1', required: true })),
+    h('label', {}, 'Region', h('input', { name: 'region', value: last.region || 'us-east-1', required: true })),
     h('button', { type: 'submit' }, 'Sign in'));
   form.addEventListener('submit', (e) => {
     e.preventDefault();

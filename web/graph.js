@@ -3,9 +3,9 @@
 
 import { s } from './dom.js';
 
-const W = 200; // node width
+const W = 190; // node width
 const H = 46; // node height
-const GAP_X = 90;
+const GAP_X = 80;
 const GAP_Y = 14;
 const TOP = 34;
 
@@ -75,10 +75,9 @@ export function renderGraph(graph) {
     const g = s('g', { class: 'edge', 'data-from': e.from, 'data-to': e.to });
     g.append(s('path', { d: `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}`, 'marker-end': 'url(#arrow)' }));
     if (e.weight !== undefined) {
+      // By the arrowhead: targets are distinct nodes, so labels never overlap.
       const label = `${e.weight} (${Math.round(e.share || 0)}%)`;
-      const tx = x1 + 8;
-      const ty = y1 + (y2 - y1) * 0.15 - 4;
-      g.append(s('text', { x: tx, y: ty, class: 'weight' }, label));
+      g.append(s('text', { x: x2 - 8, y: y2 - 6, class: 'weight', 'text-anchor': 'end' }, label));
     }
     svg.append(g);
   }
@@ -95,11 +94,11 @@ export function renderGraph(graph) {
       .filter(Boolean).join('\n');
     g.append(s('title', {}, title));
     g.append(s('rect', { width: W, height: H, rx: 6 }));
-    g.append(s('text', { x: 10, y: 19, class: 'label' }, clip(n.label, 27)));
+    g.append(s('text', { x: 10, y: 19, class: 'label' }, clip(n.label, 25)));
     let sub = n.detail || '';
     if (n.kind === 'endpoint') sub = (n.excluded ? 'excluded · ' : '') + (n.health || '') + ' · ' + n.instance;
     if (n.missing) sub = 'not found';
-    if (sub) g.append(s('text', { x: 10, y: 36, class: 'detail' }, clip(sub, 34)));
+    if (sub) g.append(s('text', { x: 10, y: 36, class: 'detail' }, clip(sub, 32)));
     svg.append(g);
   }
   return svg;
