@@ -144,8 +144,10 @@ func TestEventsCoalesce(t *testing.T) {
 	if len(times) == 0 {
 		t.Fatal("no event after a burst of registrations")
 	}
+	// Read times, not send times: a late read of one event shortens the
+	// gap to the next, so allow half an interval of delivery jitter.
 	for i := 1; i < len(times); i++ {
-		if gap := times[i].Sub(times[i-1]); gap < interval*8/10 {
+		if gap := times[i].Sub(times[i-1]); gap < interval/2 {
 			t.Errorf("events %d and %d came %v apart; want at least %v", i-1, i, gap, interval)
 		}
 	}
