@@ -3,7 +3,7 @@ GO ?= go
 PYTHON ?= python3
 FUZZTIME ?= 10s
 
-.PHONY: build test test-go test-e2e test-python test-etcd soak fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds lint gen check-clean ci
+.PHONY: build test test-go test-e2e test-python test-etcd test-browser soak fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds lint gen check-clean ci
 
 build:
 	$(GO) build -buildvcs=auto -o bin/mapmesh ./cmd/mapmesh
@@ -24,6 +24,13 @@ test-e2e: build
 
 test-python: build
 	MAPMESH_BIN=$(CURDIR)/bin/mapmesh $(PYTHON) -m unittest discover -s test/python -v
+
+# The web console driven in headless Chromium (Debian's chromium package;
+# the tests skip without /usr/bin/chromium). Screenshots go to
+# $(ARTIFACTS)/<test>/ when set, else to temporary directories.
+ARTIFACTS ?=
+test-browser:
+	MAPMESH_ARTIFACTS=$(ARTIFACTS) $(GO) test -tags browser -count=1 -v -timeout 5m ./test/browser
 
 # The long run of the whole-system tests (test/system): both APIs, health
 # checks, DNS and xDS under load for SOAK (default 5m), kill -9 rounds, the
@@ -75,7 +82,9 @@ bench-xds:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags browser ./test/browser
 	$(GO) tool staticcheck ./...
+	$(GO) tool staticcheck -tags browser ./test/browser
 
 gen:
 	$(GO) generate ./...

@@ -27,6 +27,7 @@ import (
 	"github.com/mapmesh/mapmesh/internal/appmesh"
 	"github.com/mapmesh/mapmesh/internal/awsapi"
 	"github.com/mapmesh/mapmesh/internal/cloudmap"
+	"github.com/mapmesh/mapmesh/internal/console"
 	"github.com/mapmesh/mapmesh/internal/dnsserver"
 	"github.com/mapmesh/mapmesh/internal/healthcheck"
 	"github.com/mapmesh/mapmesh/internal/metrics"
@@ -418,6 +419,11 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	mux.HandleAdmin("GET /_mapmesh/xds/clients", xds.ClientsHandler(xs))
+	// The web console at /console/, from the views; Close ends its event
+	// streams (before Shutdown, which would wait for them).
+	cons := console.New(console.Config{CloudMap: cm, AppMesh: am, XDS: xdsClients(xs), Logger: log})
+	cons.Register(mux)
+	defer cons.Close()
 	srv := apiServer(mux, cfg.ReadTimeout, log)
 	if n := cmp.Or(cfg.MaxConnections, DefaultMaxConnections); n > 0 {
 		ln = netutil.LimitListener(ln, n)
@@ -441,13 +447,23 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-ctx.Done():
 	}
 	log.Info("mapmesh shutting down")
-	hc.Close() // first: no probe writes while the rest stops
+	hc.Close()   // first: no probe writes while the rest stops
+	cons.Close() // the console's event streams would hold Shutdown
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("API shutdown", "err", err)
 	}
 	return nil
+}
+
+// xdsClients is the console's view of the xDS clients: nil when xDS is
+// off (never a nil *xds.Server in an interface).
+func xdsClients(xs *xds.Server) console.XDS {
+	if xs == nil {
+		return nil
+	}
+	return xs
 }
 
 // checker is a part of the server that can say whether it keeps up with the
