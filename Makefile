@@ -45,7 +45,7 @@ soak:
 # SIGKILL under a write load. Plain `go test ./...` runs the store against
 # an embedded etcd only.
 test-etcd:
-	$(GO) test -race -tags etcd -count=1 -run '^TestCluster' ./internal/store/etcdstore/
+	$(GO) test -race -tags etcd -count=1 -run '^TestCluster' ./internal/store/etcdstore/ ./internal/watch/
 
 # Each fuzz target runs briefly; a crasher fails the build and is written to
 # testdata/fuzz for a regression test.
@@ -57,6 +57,7 @@ fuzz-smoke:
 	$(GO) test -run '^$$' -fuzz '^FuzzCredentialScope$$' -fuzztime $(FUZZTIME) ./internal/awsapi
 	$(GO) test -run '^$$' -fuzz '^FuzzOperations$$' -fuzztime $(FUZZTIME) ./internal/cloudmap
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./internal/dnsserver
+	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) ./internal/watch
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecords$$' -fuzztime $(FUZZTIME) ./internal/store/boltstore
 
 bench:

@@ -8,6 +8,7 @@
 //	mapmesh-load discover -endpoint URL -namespace NS -service SVC [-expect 100] [-c 8 -n 200000 -duration 10s -warmup 1s]
 //	mapmesh-load register -endpoint URL -namespace NS -service SVC [load flags]
 //	mapmesh-load revision -endpoint URL -namespace NS -service SVC [load flags]
+//	mapmesh-load watch    -endpoint URL -namespace NS -service SVC [-n 10000 -server-pid PID]
 //	mapmesh-load stub     -listen 127.0.0.1:0 (-body-file F | -endpoint URL -namespace NS -service SVC)
 //
 // Every request is SigV4-signed with static fake credentials. c workers each
@@ -41,6 +42,7 @@ var commands = []struct {
 	{"discover", "load: DiscoverInstances", runDiscover},
 	{"register", "load: RegisterInstance, a new instance per request", runRegister},
 	{"revision", "load: DiscoverInstancesRevision", runRevision},
+	{"watch", "hold N blocking discovery queries, register once, time the answers", runWatch},
 	{"stub", "serve a canned answer to every POST (the client-bound ceiling)", runStub},
 }
 

@@ -192,3 +192,18 @@ func awsKind(goKind string) string {
 	}
 	return "another type"
 }
+
+// WriteError answers err in the AWS JSON 1.1 error shape, for endpoints
+// beside the services (the blocking queries): an *Error with its status,
+// anything else a 500 with a generic message.
+func WriteError(w http.ResponseWriter, err error) {
+	ae, ok := err.(*Error)
+	if !ok {
+		ae = &Error{Code: internalFailure, Status: http.StatusInternalServerError,
+			Message: "The request processing has failed because of an unknown error, exception or failure."}
+	}
+	b := append([]byte(`{"__type":`), jsonString(ae.Code)...)
+	b = append(b, `,"Message":`...)
+	b = append(b, jsonString(ae.Message)...)
+	writeErrorResponse(w, ae.HTTPStatus(), contentTypeJSON11, b, ae)
+}

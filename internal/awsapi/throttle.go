@@ -47,8 +47,12 @@ func (t *Throttle) rateOf(op string) Rate {
 	return t.Default
 }
 
-// allow takes a token for op in c's account and region, and returns the
-// error to answer when there is none.
+// Allow takes a token for op in c's account and region, and returns the
+// error to answer when there is none (nil Throttle: no limit). The Mux
+// calls it for every operation; other endpoints that count as an
+// operation call it too.
+func (t *Throttle) Allow(c Caller, op string, now time.Time) *Error { return t.allow(c, op, now) }
+
 func (t *Throttle) allow(c Caller, op string, now time.Time) *Error {
 	if t == nil {
 		return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/mapmesh/mapmesh/internal/metrics"
 	"github.com/mapmesh/mapmesh/internal/store"
 	"github.com/mapmesh/mapmesh/internal/store/boltstore"
+	"github.com/mapmesh/mapmesh/internal/watch"
 	"github.com/mapmesh/mapmesh/internal/xds"
 )
 
@@ -78,6 +79,13 @@ func registerHealthMetrics(reg *metrics.Registry, hc *healthcheck.Checker) {
 	})
 	reg.Func("mapmesh_health_skipped_total", "Probe slots passed over because the previous probe outlasted the interval.", true, nil,
 		func() []metrics.Sample { return metrics.One(float64(hc.Stats().Skipped)) })
+}
+
+func registerWatchMetrics(reg *metrics.Registry, h *watch.Handler) {
+	reg.Func("mapmesh_discover_watches", "Blocking discovery queries held now (/_mapmesh/v1/discover).", false, nil,
+		func() []metrics.Sample { return metrics.One(float64(h.Held())) })
+	reg.Func("mapmesh_discover_watch_answers_total", "Blocking discovery queries answered.", true, nil,
+		func() []metrics.Sample { return metrics.One(float64(h.Answered())) })
 }
 
 func registerDNSMetrics(reg *metrics.Registry, ds *dnsserver.Server) {

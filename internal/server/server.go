@@ -32,6 +32,7 @@ import (
 	"github.com/mapmesh/mapmesh/internal/healthcheck"
 	"github.com/mapmesh/mapmesh/internal/metrics"
 	"github.com/mapmesh/mapmesh/internal/store"
+	"github.com/mapmesh/mapmesh/internal/watch"
 	"github.com/mapmesh/mapmesh/internal/xds"
 )
 
@@ -337,6 +338,12 @@ func Run(ctx context.Context, cfg Config) error {
 	registerHealthMetrics(reg, hc)
 	mux.Handle("GET /_mapmesh/health", healthHandler(ready))
 	mux.HandleAdmin("GET /_mapmesh/snapshot", snapshotHandler(st, log))
+	// Blocking discovery; closing watchDone answers every held query before
+	// Shutdown (which would wait for them).
+	watchDone := make(chan struct{})
+	watcher := &watch.Handler{CloudMap: cm, Throttle: cmThrottle, Done: watchDone}
+	mux.HandleSigned("GET /_mapmesh/v1/discover", watcher)
+	registerWatchMetrics(reg, watcher)
 	if cfg.EnableReset {
 		reset := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := errors.Join(cm.Reset(r.Context()), am.Reset(r.Context())); err != nil {
@@ -449,6 +456,7 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("mapmesh shutting down")
 	hc.Close()   // first: no probe writes while the rest stops
 	cons.Close() // the console's event streams would hold Shutdown
+	close(watchDone)
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
