@@ -158,7 +158,7 @@ func sortedJSON(d *discovered) []byte {
 	hits := append([]hit(nil), d.hits...)
 	for i := range hits {
 		for j := i + 1; j < len(hits); j++ {
-			if hits[j].inst.rec.ID < hits[i].inst.rec.ID {
+			if hits[j].inst.id < hits[i].inst.id {
 				hits[i], hits[j] = hits[j], hits[i]
 			}
 		}
@@ -277,14 +277,14 @@ func snapshot(e *testEnv) string {
 		for _, s := range sortedServices(p) {
 			out += fmt.Sprintf("service %s count=%d rev=%d\n", s.rec.ID, s.instanceCount(), s.instancesRevision())
 			for _, in := range s.set.list {
-				if in.summary == nil {
-					out += "  MISSING SUMMARY " + in.rec.ID + "\n"
+				if s.set.list[s.set.pos[in.id]] != in {
+					out += "  MISPLACED " + in.id + "\n"
 				}
 			}
 		}
 		for id, set := range p.instances {
-			if p.services[id] == nil && len(set.byID) > 0 {
-				out += fmt.Sprintf("ORPHAN instances of deleted service %s: %d\n", id, len(set.byID))
+			if p.services[id] == nil && len(set.list) > 0 {
+				out += fmt.Sprintf("ORPHAN instances of deleted service %s: %d\n", id, len(set.list))
 			}
 		}
 	})

@@ -2,6 +2,7 @@ package cloudmap
 
 import (
 	"context"
+	"encoding/json"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -22,15 +23,33 @@ const defaultDiscoverMax = 100
 const defaultHealthFilter = "HEALTHY"
 
 // discovered is the output of DiscoverInstances. It encodes itself: the
-// instances' summaries were encoded once when they entered the view.
+// instances' attributes are kept as JSON in the view, so an answer is
+// mostly copied bytes.
 type discovered struct {
 	hits []hit
 	rev  int64
+	// mid is the part of every instance summary between its ID and its
+	// attributes: `","NamespaceName":"ns","ServiceName":"svc","Attributes":`.
+	mid []byte
 }
 
 type hit struct {
 	inst   *instance
 	status string
+}
+
+// summaryMid returns discovered.mid for service s.
+func summaryMid(s *service) []byte {
+	var ns string
+	if s.ns != nil {
+		ns = s.ns.rec.HTTPName
+	}
+	b := make([]byte, 0, 48+len(ns)+len(s.rec.Name))
+	b = append(b, `,"NamespaceName":`...)
+	b = appendJSONString(b, ns)
+	b = append(b, `,"ServiceName":`...)
+	b = appendJSONString(b, s.rec.Name)
+	return append(b, `,"Attributes":`...)
 }
 
 // AppendJSON implements awsapi.JSONAppender.
@@ -40,13 +59,28 @@ func (d *discovered) AppendJSON(dst []byte) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, h.inst.summary...)
+		dst = append(dst, `{"InstanceId":`...)
+		if plainJSON(h.inst.id) {
+			dst = append(dst, '"')
+			dst = append(dst, h.inst.id...)
+			dst = append(dst, '"')
+		} else {
+			dst = appendJSONString(dst, h.inst.id)
+		}
+		dst = append(dst, d.mid...)
+		dst = append(dst, h.inst.attrs...)
+		dst = append(dst, `,"HealthStatus":"`...)
 		dst = append(dst, h.status...)
 		dst = append(dst, `"}`...)
 	}
 	dst = append(dst, `],"InstancesRevision":`...)
 	dst = strconv.AppendInt(dst, d.rev, 10)
 	return append(dst, '}')
+}
+
+func appendJSONString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s)
+	return append(dst, b...)
 }
 
 var scratchPool = sync.Pool{New: func() any { s := make([]hit, 0, 128); return &s }}
@@ -125,17 +159,19 @@ func (b *Backend) discover(ctx context.Context, in *DiscoverInstancesInput, w *d
 		if s, err = p.lookupService(*in.NamespaceName, *in.ServiceName); err != nil {
 			return
 		}
-		out.rev = s.instancesRevision()
+		out.rev, out.mid = s.instancesRevision(), summaryMid(s)
 		cand := (*scratch)[:0]
+		query := newAttrMatcher(in.QueryParameters)
 		for _, inst := range s.set.list {
-			if inst.summary != nil && matchAll(inst.rec.Attributes, in.QueryParameters) {
+			if query.match(inst.attrs) {
 				cand = append(cand, hit{inst: inst})
 			}
 		}
 		if len(in.OptionalParameters) > 0 {
+			optional := newAttrMatcher(in.OptionalParameters)
 			n := 0
 			for _, h := range cand {
-				if matchAll(h.inst.rec.Attributes, in.OptionalParameters) {
+				if optional.match(h.inst.attrs) {
 					cand[n] = h
 					n++
 				}
@@ -145,7 +181,7 @@ func (b *Backend) discover(ctx context.Context, in *DiscoverInstancesInput, w *d
 			}
 		}
 		for i := range cand {
-			cand[i].status = s.set.healthOf(&s.rec, cand[i].inst.rec.ID, now)
+			cand[i].status = s.set.healthOf(&s.rec, cand[i].inst.id, now)
 		}
 		if s.rec.healthChecked() {
 			cand = filterHealth(cand, filter)
@@ -171,18 +207,6 @@ func (b *Backend) discover(ctx context.Context, in *DiscoverInstancesInput, w *d
 	}
 	out.hits = append([]hit(nil), cand[:k]...)
 	return out, w, nil
-}
-
-func matchAll(attrs, want map[string]string) bool {
-	if len(want) == 0 {
-		return true
-	}
-	for k, v := range want {
-		if got, ok := attrs[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
 }
 
 // filterHealth keeps the candidates the HealthStatus filter selects.

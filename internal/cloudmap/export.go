@@ -174,8 +174,8 @@ func (b *Backend) Service(account, region, id string) (info ServiceInfo, insts [
 		insts = make([]InstanceInfo, 0, len(s.set.list))
 		checked := s.rec.healthChecked()
 		for _, in := range s.set.list {
-			insts = append(insts, InstanceInfo{ID: in.rec.ID, Attributes: in.rec.Attributes, Revision: in.modRev,
-				health: s.set.health[in.rec.ID], checked: checked})
+			insts = append(insts, InstanceInfo{ID: in.id, Attributes: in.attrs.Map(), Revision: in.modRev,
+				health: s.set.health[in.id], checked: checked})
 		}
 		info, ok = p.serviceInfo(s), true
 	})
@@ -231,7 +231,7 @@ func (b *Backend) SetHealth(ctx context.Context, account, region, svcID, instID 
 		if s.rec.HealthCheck == nil {
 			return invalidInput("service %s has no HealthCheckConfig", svcID)
 		}
-		inst := s.set.byID[instID]
+		inst := s.set.get(instID)
 		if inst == nil || instRev != 0 && inst.modRev != instRev {
 			return instanceNotFound(svcID, instID)
 		}

@@ -66,14 +66,14 @@ func (b *Backend) UpdateInstanceCustomHealthStatus(ctx context.Context, in *Upda
 		if !s.rec.CustomHealth {
 			return customHealthNotFound(s.rec.ID)
 		}
-		inst := s.set.byID[*in.InstanceID]
+		inst := s.set.get(*in.InstanceID)
 		if inst == nil {
 			return instanceNotFound(s.rec.ID, *in.InstanceID)
 		}
 		now := ms(b.now())
 		var h healthRecord
 		var rev int64
-		if old := s.set.health[inst.rec.ID]; old != nil {
+		if old := s.set.health[inst.id]; old != nil {
 			h, rev = *old, old.modRev
 		} else {
 			h = healthRecord{V: 1, Status: healthHealthy}
@@ -94,11 +94,11 @@ func (b *Backend) UpdateInstanceCustomHealthStatus(ctx context.Context, in *Upda
 		default:
 			h.Pending, h.PendingAt = want, now+b.cfg.CustomHealthDelay.Milliseconds()
 		}
-		if old := s.set.health[inst.rec.ID]; old != nil && *old == h {
+		if old := s.set.health[inst.id]; old != nil && *old == h {
 			return nil
 		}
-		t.cond(p.key.key(kindInstance, s.rec.ID, inst.rec.ID), inst.modRev)
-		k := p.key.key(kindHealth, s.rec.ID, inst.rec.ID)
+		t.cond(p.key.key(kindInstance, s.rec.ID, inst.id), inst.modRev)
+		k := p.key.key(kindHealth, s.rec.ID, inst.id)
 		t.cond(k, rev)
 		t.put(k, &h)
 		return nil
@@ -123,12 +123,12 @@ func (b *Backend) GetInstancesHealthStatus(ctx context.Context, in *GetInstances
 		}
 		ids := in.Instances
 		if ids == nil {
-			for id := range s.set.byID {
-				ids = append(ids, id)
+			for _, in := range s.set.list {
+				ids = append(ids, in.id)
 			}
 		}
 		for _, id := range ids {
-			if s.set.byID[id] == nil {
+			if s.set.get(id) == nil {
 				err = instanceNotFound(s.rec.ID, id)
 				return
 			}

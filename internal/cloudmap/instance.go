@@ -17,22 +17,87 @@ type instRecord struct {
 	UpdateDate       int64             `json:"updateDate"`
 }
 
-// instance is an instance in the view. It is immutable once in the view.
+// instance is an instance in the view: what the API and the projections
+// need of its record, compactly (about 100 bytes besides its ID and
+// attributes). It is immutable once in the view.
 type instance struct {
-	rec    instRecord
-	modRev int64
-	// summary is the HttpInstanceSummary JSON up to the health status,
-	// built once so discovery only copies bytes:
-	// {"InstanceId":"i","NamespaceName":"n","ServiceName":"s","Attributes":{...},"HealthStatus":"
-	summary []byte
+	id               string
+	attrs            Attributes
+	creatorRequestID string
+	createdBy        string // the partition's account string when it is that account
+	createDate       int64  // epoch ms; kept across re-registrations
+	modRev           int64
+}
+
+// storedInstance decodes an instance record, keeping the attributes as the
+// JSON they were stored as (encodeAttributes wrote it).
+type storedInstance struct {
+	ID               string          `json:"id"`
+	CreatorRequestID string          `json:"creatorRequestId"`
+	Attributes       json.RawMessage `json:"attributes"`
+	CreatedByAccount string          `json:"createdByAccount"`
+	CreateDate       int64           `json:"createDate"`
+}
+
+// instanceOf makes the view's instance of a record written by this process
+// (attributes as a map).
+func instanceOf(r *instRecord, account string, modRev int64) *instance {
+	return &instance{id: r.ID, attrs: encodeAttributes(r.Attributes), creatorRequestID: r.CreatorRequestID,
+		createdBy: intern(r.CreatedByAccount, account), createDate: r.CreateDate, modRev: modRev}
+}
+
+// decodeInstance makes the view's instance of a stored record.
+func decodeInstance(value []byte, account string, modRev int64) (*instance, error) {
+	var r storedInstance
+	if err := json.Unmarshal(value, &r); err != nil {
+		return nil, err
+	}
+	attrs := Attributes(r.Attributes)
+	if len(r.Attributes) == 0 || r.Attributes[0] != '{' || !compactJSON(r.Attributes) {
+		var m map[string]string // null, or written by something else: normalize
+		if err := json.Unmarshal(r.Attributes, &m); err != nil && len(r.Attributes) > 0 {
+			return nil, err
+		}
+		attrs = encodeAttributes(m)
+	}
+	return &instance{id: r.ID, attrs: attrs, creatorRequestID: r.CreatorRequestID,
+		createdBy: intern(r.CreatedByAccount, account), createDate: r.CreateDate, modRev: modRev}, nil
+}
+
+// compactJSON reports whether b has no whitespace outside its strings (as
+// json.Marshal writes it).
+func compactJSON(b []byte) bool {
+	in, esc := false, false
+	for _, c := range b {
+		switch {
+		case esc:
+			esc = false
+		case in && c == '\\':
+			esc = true
+		case c == '"':
+			in = !in
+		case !in && (c == ' ' || c == '\n' || c == '\r' || c == '\t'):
+			return false
+		}
+	}
+	return true
+}
+
+// intern returns shared when s equals it, so that equal strings share
+// their bytes.
+func intern(s, shared string) string {
+	if s == shared {
+		return shared
+	}
+	return s
 }
 
 // instanceSet holds a service's instances and their health.
 type instanceSet struct {
-	svc    *service
-	byID   map[string]*instance
-	list   []*instance    // the same instances, for iteration
-	pos    map[string]int // index in list, by ID
+	svc  *service
+	list []*instance       // in no particular order
+	pos  map[string]uint32 // index in list, by ID
+	// health holds the instances' recorded health, by ID.
 	health map[string]*healthRecord
 	// rev is the ModRevision of the service's svcrev marker: the store
 	// revision of its last register or deregister (InstancesRevision).
@@ -40,20 +105,24 @@ type instanceSet struct {
 }
 
 func newInstanceSet() *instanceSet {
-	return &instanceSet{byID: map[string]*instance{}, pos: map[string]int{}, health: map[string]*healthRecord{}}
+	return &instanceSet{pos: map[string]uint32{}, health: map[string]*healthRecord{}}
+}
+
+// get returns the instance with id, or nil.
+func (set *instanceSet) get(id string) *instance {
+	if i, ok := set.pos[id]; ok {
+		return set.list[i]
+	}
+	return nil
 }
 
 func (set *instanceSet) put(in *instance) {
-	if set.svc != nil {
-		in.summary = buildSummary(set.svc, &in.rec)
-	}
-	if i, ok := set.pos[in.rec.ID]; ok {
+	if i, ok := set.pos[in.id]; ok {
 		set.list[i] = in
-	} else {
-		set.pos[in.rec.ID] = len(set.list)
-		set.list = append(set.list, in)
+		return
 	}
-	set.byID[in.rec.ID] = in
+	set.pos[in.id] = uint32(len(set.list))
+	set.list = append(set.list, in)
 }
 
 func (set *instanceSet) remove(id string) {
@@ -63,44 +132,13 @@ func (set *instanceSet) remove(id string) {
 	}
 	last := len(set.list) - 1
 	set.list[i] = set.list[last]
-	set.pos[set.list[i].rec.ID] = i
+	set.pos[set.list[i].id] = i
 	set.list[last] = nil
 	set.list = set.list[:last]
 	delete(set.pos, id)
-	delete(set.byID, id)
-}
-
-// rebuildSummaries re-encodes every instance's summary for service s
-// (replacing the instances, which are immutable).
-func (set *instanceSet) rebuildSummaries(s *service) {
-	for i, old := range set.list {
-		in := &instance{rec: old.rec, modRev: old.modRev, summary: buildSummary(s, &old.rec)}
-		set.list[i] = in
-		set.byID[in.rec.ID] = in
+	if len(set.list) < cap(set.list)/4 && cap(set.list) > 64 {
+		set.list = append([]*instance(nil), set.list...) // give back what churn left
 	}
-}
-
-func buildSummary(s *service, r *instRecord) []byte {
-	if s.ns == nil {
-		return nil
-	}
-	b := make([]byte, 0, 96+len(r.ID)+len(s.ns.rec.HTTPName)+len(s.rec.Name)+32*len(r.Attributes))
-	b = append(b, `{"InstanceId":`...)
-	b = appendJSONString(b, r.ID)
-	b = append(b, `,"NamespaceName":`...)
-	b = appendJSONString(b, s.ns.rec.HTTPName)
-	b = append(b, `,"ServiceName":`...)
-	b = appendJSONString(b, s.rec.Name)
-	b = append(b, `,"Attributes":`...)
-	attrs, _ := json.Marshal(r.Attributes)
-	b = append(b, attrs...)
-	b = append(b, `,"HealthStatus":"`...)
-	return b
-}
-
-func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s)
-	return append(dst, b...)
 }
 
 // RegisterInstance implements the operation of that name. Registering an
@@ -128,7 +166,7 @@ func (b *Backend) RegisterInstance(ctx context.Context, in *RegisterInstanceInpu
 		if err := checkInstanceAttributes(&s.rec, ns, instID, in.Attributes); err != nil {
 			return err
 		}
-		old := s.set.byID[instID]
+		old := s.set.get(instID)
 		if old == nil {
 			if err := b.checkInstanceQuotas(p, t, s, ns, p.key.key(kindInstance, svcID, instID)); err != nil {
 				return err
@@ -139,13 +177,13 @@ func (b *Backend) RegisterInstance(ctx context.Context, in *RegisterInstanceInpu
 			CreatedByAccount: c.Account, CreateDate: now, UpdateDate: now}
 		var oldRev int64
 		if old != nil {
-			rec.CreateDate, oldRev = old.rec.CreateDate, old.modRev
+			rec.CreateDate, oldRev = old.createDate, old.modRev
 		}
 		t.cond(p.key.key(kindService, svcID), s.modRev)
 		k := p.key.key(kindInstance, svcID, instID)
 		t.cond(k, oldRev)
 		t.put(k, rec)
-		if s.rec.HealthCheck != nil && old != nil && !maps.Equal(old.rec.Attributes, in.Attributes) {
+		if s.rec.HealthCheck != nil && old != nil && old.attrs != encodeAttributes(in.Attributes) {
 			// Route 53 replaces the health check of a re-registered
 			// instance: the new check starts healthy (the record's
 			// absence), in the same transaction as the registration.
@@ -229,7 +267,7 @@ func (b *Backend) DeregisterInstance(ctx context.Context, in *DeregisterInstance
 			return err
 		}
 		svcID, instID := s.rec.ID, *in.InstanceID
-		old := s.set.byID[instID]
+		old := s.set.get(instID)
 		if old == nil {
 			return instanceNotFound(svcID, instID)
 		}
@@ -257,14 +295,13 @@ func (b *Backend) GetInstance(ctx context.Context, in *GetInstanceInput) (*GetIn
 		if s, err = p.service(*in.ServiceID); err != nil {
 			return
 		}
-		inst := s.set.byID[*in.InstanceID]
+		inst := s.set.get(*in.InstanceID)
 		if inst == nil {
 			err = instanceNotFound(s.rec.ID, *in.InstanceID)
 			return
 		}
-		r := &inst.rec
-		out = &GetInstanceOutput{ResourceOwner: str(p.key.account), Instance: &Instance{ID: str(r.ID),
-			CreatorRequestID: optStr(r.CreatorRequestID), Attributes: maps.Clone(r.Attributes), CreatedByAccount: str(r.CreatedByAccount)}}
+		out = &GetInstanceOutput{ResourceOwner: str(p.key.account), Instance: &Instance{ID: str(inst.id),
+			CreatorRequestID: optStr(inst.creatorRequestID), Attributes: inst.attrs.Map(), CreatedByAccount: str(inst.createdBy)}}
 	}); werr != nil {
 		return nil, werr
 	}
@@ -283,8 +320,7 @@ func (b *Backend) ListInstances(ctx context.Context, in *ListInstancesInput) (*L
 		}
 		items = make([]InstanceSummary, 0, len(s.set.list))
 		for _, inst := range s.set.list {
-			r := &inst.rec
-			items = append(items, InstanceSummary{ID: str(r.ID), Attributes: maps.Clone(r.Attributes), CreatedByAccount: str(r.CreatedByAccount)})
+			items = append(items, InstanceSummary{ID: str(inst.id), Attributes: inst.attrs.Map(), CreatedByAccount: str(inst.createdBy)})
 		}
 	}); werr != nil {
 		return nil, werr

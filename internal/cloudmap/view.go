@@ -285,7 +285,7 @@ func (d *domain) applyEvent(p *partition, ev store.Event, kind string, rest []st
 			delete(p.services, id)
 			if set := p.instances[id]; set != nil && set.svc == s {
 				if s.rec.HealthCheck != nil {
-					d.countProbed(p.key.account, -len(set.byID))
+					d.countProbed(p.key.account, -len(set.list))
 				}
 				set.svc = nil
 			}
@@ -299,7 +299,6 @@ func (d *domain) applyEvent(p *partition, ev store.Event, kind string, rest []st
 			s = &service{createRev: ev.KV.CreateRevision}
 			p.services[id] = s
 		}
-		rename := s.rec.Name != rec.Name || s.rec.NamespaceID != rec.NamespaceID
 		wasProbed := s.set != nil && s.rec.HealthCheck != nil
 		s.rec, s.modRev = rec, ev.KV.ModRevision
 		s.ns = p.namespaces[rec.NamespaceID]
@@ -314,14 +313,11 @@ func (d *domain) applyEvent(p *partition, ev store.Event, kind string, rest []st
 		s.set = set
 		set.svc = s
 		if probed := rec.HealthCheck != nil; probed != wasProbed {
-			n := len(set.byID)
+			n := len(set.list)
 			if !probed {
 				n = -n
 			}
 			d.countProbed(p.key.account, n)
-		}
-		if rename || len(set.list) > 0 && set.list[0].summary == nil {
-			set.rebuildSummaries(s)
 		}
 		p.svcByName[s.nameKey()] = s
 	case kindServiceRev:
@@ -332,7 +328,7 @@ func (d *domain) applyEvent(p *partition, ev store.Event, kind string, rest []st
 		}
 		if del {
 			set.rev = 0
-			if set.svc == nil && len(set.byID) == 0 {
+			if set.svc == nil && len(set.list) == 0 {
 				delete(p.instances, rest[0])
 			}
 			return
@@ -347,17 +343,24 @@ func (d *domain) applyEvent(p *partition, ev store.Event, kind string, rest []st
 		}
 		probed := set.svc != nil && set.svc.rec.HealthCheck != nil
 		if del {
-			if probed && set.byID[instID] != nil {
+			if probed && set.get(instID) != nil {
 				d.countProbed(p.key.account, -1)
 			}
 			set.remove(instID)
 			return
 		}
-		in := &instance{modRev: ev.KV.ModRevision}
-		if !decode(&in.rec) {
-			return
+		var in *instance
+		var rec instRecord
+		if d.written.take(ev.KV.Key, ev.KV.Value, &rec) {
+			in = instanceOf(&rec, p.key.account, ev.KV.ModRevision)
+		} else {
+			var err error
+			if in, err = decodeInstance(ev.KV.Value, p.key.account, ev.KV.ModRevision); err != nil {
+				log.Error("cloudmap: undecodable record ignored", "key", ev.KV.Key, "err", err)
+				return
+			}
 		}
-		if probed && set.byID[instID] == nil {
+		if probed && set.get(instID) == nil {
 			d.countProbed(p.key.account, 1)
 		}
 		set.put(in)

@@ -74,7 +74,7 @@ func answerIndex(s *service, cand []hit) uint64 {
 	var sum uint64
 	for _, h := range cand {
 		f := fnv.New64a()
-		f.Write([]byte(h.inst.rec.ID))
+		f.Write([]byte(h.inst.id))
 		f.Write([]byte{0})
 		var b [8]byte
 		binary.BigEndian.PutUint64(b[:], uint64(h.inst.modRev))
