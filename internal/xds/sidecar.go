@@ -140,9 +140,13 @@ func portRange(p uint32) *typev3.Int32Range {
 }
 
 // httpConnectionManager returns an HCM filter that takes its routes from
-// RDS over ADS.
+// RDS over ADS. Tracing is on (tracing: {}, as in App Mesh's own
+// listeners), so the tracer of the Envoy's bootstrap applies: App Mesh's
+// image configures X-Ray, Datadog or Jaeger there (ENABLE_ENVOY_*_TRACING),
+// and an HCM without tracing would trace nothing.
 func (b *builder) httpConnectionManager(statPrefix, rds, proto string, logs []*accesslog.AccessLog) *listener.Filter {
 	m := &hcm.HttpConnectionManager{StatPrefix: statPrefix, CodecType: hcm.HttpConnectionManager_AUTO,
+		Tracing:        &hcm.HttpConnectionManager_Tracing{},
 		RouteSpecifier: &hcm.HttpConnectionManager_Rds{Rds: &hcm.Rds{ConfigSource: adsSource(), RouteConfigName: rds}},
 		HttpFilters:    []*hcm.HttpFilter{b.routerFilter()},
 		NormalizePath:  wrapperspb.Bool(true), MergeSlashes: true, AccessLog: logs,
