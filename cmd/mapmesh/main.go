@@ -5,6 +5,7 @@
 //	mapmesh [serve] [flags]      run the server (the default)
 //	mapmesh version
 //	mapmesh snapshot save|restore ...
+//	mapmesh proxy-config NODE [listeners|routes|clusters|endpoints|all]
 //	mapmesh help
 //
 // Every flag can also be set as MAPMESH_<FLAG> in the environment; see

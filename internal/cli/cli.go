@@ -1,6 +1,6 @@
 // Package cli is mapmesh's command line: the subcommands (serve, the
-// default; version; snapshot save and restore), their flags and their exit
-// statuses. cmd/mapmesh only calls Main.
+// default; version; snapshot save and restore; proxy-config), their flags
+// and their exit statuses. cmd/mapmesh only calls Main.
 package cli
 
 import (
@@ -43,6 +43,8 @@ Usage:
   mapmesh version                               print the version
   mapmesh snapshot save [--endpoint URL] FILE   save a running server's state to FILE
   mapmesh snapshot restore --data-dir DIR FILE  create a data directory from FILE
+  mapmesh proxy-config [--endpoint URL] [--format json|table] NODE [listeners|routes|clusters|endpoints|all]
+                                                print the Envoy configuration a running server serves NODE
   mapmesh help                                  this text
 `
 
@@ -71,6 +73,8 @@ func Main(e Env) int {
 		return exitOK
 	case "snapshot":
 		return snapshot(e, args)
+	case "proxy-config":
+		return proxyConfig(e, args)
 	case "help", "-h", "--help":
 		fmt.Fprint(e.Stdout, usage)
 		return exitOK

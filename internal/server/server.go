@@ -426,6 +426,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	mux.HandleAdmin("GET /_mapmesh/xds/clients", xds.ClientsHandler(xs))
+	mux.HandleAdmin("GET /_mapmesh/xds/config", xds.ConfigHandler(xs))
 	// The web console at /console/, from the views; Close ends its event
 	// streams (before Shutdown, which would wait for them).
 	cons := console.New(console.Config{CloudMap: cm, AppMesh: am, XDS: xdsClients(xs), Logger: log})

@@ -131,8 +131,9 @@ func credentialScope(auth string) (accessKey, region, service string, ok bool) {
 }
 
 // bindNode makes node n the caller's: a node id naming another account
-// (an ARN) is refused with codes.PermissionDenied, whether or not that
-// account has such a mesh, and a short-form id
+// (an ARN, or a short form whose mesh is M@<owner>) is refused with
+// codes.PermissionDenied, whether or not that account has such a mesh, and
+// a short-form id
 // (mesh/<mesh>/<kind>/<name>) is completed with the caller's account and
 // region, rewritten as the ARN it then names. The snapshot key, and so the
 // configuration served, comes from the id (nodeKey), so the node is only
@@ -158,6 +159,13 @@ func (s *Server) bindNode(ctx context.Context, c awsapi.Caller, n *core.Node) er
 	nid, ok := ParseNodeID(id, c.Account, c.Region)
 	if !ok {
 		return nil
+	}
+	if nid.Account != c.Account {
+		// mesh/M@<owner>/...: a mesh of another account.
+		s.stats.denied.Add(1)
+		s.refusals.log(ctx, s.log, "xds: call refused: node of another account", "node", id, "account", c.Account,
+			"access_key", c.AccessKey, "peer", peerOf(ctx))
+		return status.Error(codes.PermissionDenied, "AccessDeniedException: the node id names an account other than the one the call is signed for")
 	}
 	n.Id = nodeARN(nid)
 	return nil

@@ -42,6 +42,8 @@ func TestBindNode(t *testing.T) {
 		{"own ARN", "arn:aws:appmesh:us-west-2:111111111111:mesh/m/virtualNode/n", "arn:aws:appmesh:us-west-2:111111111111:mesh/m/virtualNode/n", codes.OK},
 		{"other account's ARN", "arn:aws:appmesh:eu-west-1:222222222222:mesh/m/virtualNode/n", "", codes.PermissionDenied},
 		{"other account's preview ARN", "arn:aws:appmesh-preview:eu-west-1:222222222222:mesh/m/virtualNode/n", "", codes.PermissionDenied},
+		{"own mesh@owner", "mesh/m@111111111111/virtualNode/n", "arn:aws:appmesh:eu-west-1:111111111111:mesh/m/virtualNode/n", codes.OK},
+		{"other account's mesh@owner", "mesh/m@222222222222/virtualNode/n", "", codes.PermissionDenied},
 		{"names nothing", "not-an-app-mesh-node", "not-an-app-mesh-node", codes.OK},
 		{"ARN that names nothing", "arn:aws:appmesh:eu-west-1:222222222222:mesh/m", "arn:aws:appmesh:eu-west-1:222222222222:mesh/m", codes.OK},
 	} {
@@ -59,8 +61,8 @@ func TestBindNode(t *testing.T) {
 	if err := s.bindNode(context.Background(), c, nil); err != nil {
 		t.Errorf("bindNode(nil) = %v; want nil (a request that reuses the stream's node)", err)
 	}
-	if got := s.Stats().PermissionDenied; got != 2 {
-		t.Errorf("Stats().PermissionDenied = %d; want 2", got)
+	if got := s.Stats().PermissionDenied; got != 3 {
+		t.Errorf("Stats().PermissionDenied = %d; want 3", got)
 	}
 }
 

@@ -114,7 +114,9 @@ func lbEndpoint(host string, port uint32) *endpoint.LbEndpoint {
 // instances that match every attribute, are not UNHEALTHY and have an
 // address of the preferred family, grouped by locality (the REGION and
 // AVAILABILITY_ZONE attributes; the mesh's region otherwise), each
-// locality weighted by its number of endpoints.
+// locality weighted by its number of endpoints. An instance Cloud Map
+// knows to be HEALTHY has that health status; one without a health check
+// has none (UNKNOWN).
 func (b *builder) cloudMapEndpoints(name, ns, svc string, attrs []appmesh.AwsCloudMapInstanceAttribute, pref string, port uint32) *endpoint.ClusterLoadAssignment {
 	cla := &endpoint.ClusterLoadAssignment{ClusterName: name}
 	insts, ok := b.reg.Instances(ns, svc)
@@ -151,7 +153,11 @@ next:
 			locs = append(locs, loc)
 		}
 		ep := lbEndpoint(addr, p)
-		ep.Metadata = nil
+		if in.Health == "HEALTHY" {
+			// Envoy balances over HEALTHY and UNKNOWN alike; the status
+			// shows what Cloud Map knows (config_dump, proxy-config).
+			ep.HealthStatus = core.HealthStatus_HEALTHY
+		}
 		byLoc[loc] = append(byLoc[loc], ep)
 	}
 	slices.SortFunc(locs, func(a, c [2]string) int {

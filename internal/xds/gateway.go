@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	accesslog "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -58,8 +59,8 @@ func (b *builder) gateway(vg *appmesh.Resource) {
 			rs = append(rs, b.gatewayRoute(gr, pp, len(spec.Listeners) == 1, clientTLS)...)
 		}
 		b.routes[rn] = &route.RouteConfiguration{Name: rn, VirtualHosts: []*route.VirtualHost{{Name: vg.Name, Domains: []string{"*"}, Routes: rs}}}
-		l := &listener.Listener{Name: gatewayListenerName(pp.port), Address: socketAddress("0.0.0.0", pp.port)}
-		f := b.httpConnectionManager("ingress", rn, pp.proto, logs)
+		l := &listener.Listener{Name: gatewayListenerName(pp.port), Address: socketAddress("0.0.0.0", pp.port), TrafficDirection: core.TrafficDirection_INBOUND}
+		f := b.httpConnectionManager(ingressStatPrefix(pp), rn, pp.proto, logs)
 		l.FilterChains = b.downstreamChains("ingress_"+pp.String(), nil, f, gatewayListenerTLS(gl.TLS), &l.ListenerFilters)
 		b.listeners[l.Name] = l
 	}

@@ -37,16 +37,18 @@ func (id NodeID) String() string {
 // ParseNodeID reads a node id the way App Mesh's Envoy agent writes it: a
 // full ARN (arn:<partition>:appmesh:<region>:<account>:mesh/M/<kind>/N) or
 // the short form mesh/M/<kind>/N, which takes the given account and region.
-// It reports false for anything else.
+// The App Mesh controller for Kubernetes names a mesh of another account
+// M@<owner account> (mesh/M@111122223333/virtualNode/N): the mesh is then
+// the owner's. It reports false for anything else.
 func ParseNodeID(id, account, region string) (NodeID, bool) {
-	rest := id
+	rest, arn := id, false
 	if strings.HasPrefix(id, "arn:") {
 		// arn:partition:service:region:account:resource
 		parts := strings.SplitN(id, ":", 6)
 		if len(parts) != 6 || !strings.HasPrefix(parts[2], "appmesh") || parts[3] == "" || parts[4] == "" {
 			return NodeID{}, false
 		}
-		region, account, rest = parts[3], parts[4], parts[5]
+		region, account, rest, arn = parts[3], parts[4], parts[5], true
 	}
 	parts := strings.Split(rest, "/")
 	if len(parts) != 4 || parts[0] != "mesh" || parts[1] == "" || parts[3] == "" {
@@ -55,7 +57,27 @@ func ParseNodeID(id, account, region string) (NodeID, bool) {
 	if parts[2] != KindVirtualNode && parts[2] != KindVirtualGateway {
 		return NodeID{}, false
 	}
-	return NodeID{Account: account, Region: region, Mesh: parts[1], Kind: parts[2], Name: parts[3]}, true
+	mesh := parts[1]
+	if m, owner, ok := strings.Cut(mesh, "@"); ok {
+		if m == "" || !isAccountID(owner) || (arn && owner != account) {
+			return NodeID{}, false
+		}
+		mesh, account = m, owner
+	}
+	return NodeID{Account: account, Region: region, Mesh: mesh, Kind: parts[2], Name: parts[3]}, true
+}
+
+// isAccountID reports whether s is a 12-digit AWS account ID.
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // isProxyless tells a gRPC xDS client (grpc-go sends the user agent

@@ -206,6 +206,14 @@ func classify(n *core.Node) string {
 	return "envoy"
 }
 
+// keepaliveMinTime is the shortest interval between a client's keepalive
+// pings that the xDS port tolerates. App Mesh's Envoy bootstrap pings every
+// 10 s (grpc.keepalive_time_ms 10000 on its ADS channel); grpc-go counts a
+// ping that comes sooner than this after the previous one (a BDP ping
+// included) as a strike and ends the connection with GOAWAY too_many_pings
+// after three, so the floor sits well under the image's interval.
+const keepaliveMinTime = 5 * time.Second
+
 // Listen binds addr and serves ADS on it until Close.
 func (s *Server) Listen(addr string) error {
 	var opts []grpc.ServerOption
@@ -220,7 +228,7 @@ func (s *Server) Listen(addr string) error {
 		opts = append(opts, grpc.ChainStreamInterceptor(s.streamAuth), grpc.ChainUnaryInterceptor(s.unaryAuth))
 	}
 	opts = append(opts,
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.MaxConcurrentStreams(1<<16))
 	ln, err := net.Listen("tcp", addr)

@@ -23,13 +23,27 @@ import (
 	"github.com/mapmesh/mapmesh/internal/appmesh"
 )
 
-// App Mesh's fixed names and ports for sidecars.
+// App Mesh's fixed names and ports for sidecars: the ports ECS's
+// proxyConfiguration (ProxyIngressPort, ProxyEgressPort) and the Kubernetes
+// controller's proxyinit container (APPMESH_ENVOY_INGRESS_PORT,
+// APPMESH_ENVOY_EGRESS_PORT) redirect the task's traffic to.
 const (
 	ingressListenerName = "lds_ingress_0.0.0.0_15000"
 	egressListenerName  = "lds_egress_0.0.0.0_15001"
 	ingressPort         = 15000
 	egressPort          = 15001
 )
+
+// ingressStatPrefix is the stat prefix of the HTTP connection manager or
+// TCP proxy of an inbound listener port: "ingress.<protocol>.<port>", the
+// shape the stats tags of App Mesh's Envoy bootstrap
+// (appmesh.listener_protocol, appmesh.listener_port,
+// envoy_rds_route_config) extract, leaving the stat names of the older
+// prefix "ingress" (http.ingress.downstream_rq_total) with the port and
+// protocol as tags.
+func ingressStatPrefix(pp portProto) string {
+	return "ingress." + pp.proto + "." + strconv.Itoa(int(pp.port))
+}
 
 func ingressClusterName(mesh, vn string, pp portProto) string {
 	return "cds_ingress_" + mesh + "_" + vn + "_" + pp.String()
@@ -69,7 +83,7 @@ func (b *builder) ingress(vn *appmesh.Resource, logs []*accesslog.AccessLog) {
 	if len(ls) == 0 {
 		return
 	}
-	l := &listener.Listener{Name: ingressListenerName, Address: socketAddress("0.0.0.0", ingressPort),
+	l := &listener.Listener{Name: ingressListenerName, Address: socketAddress("0.0.0.0", ingressPort), TrafficDirection: core.TrafficDirection_INBOUND,
 		ListenerFilters: []*listener.ListenerFilter{b.listenerFilter(wellknown.OriginalDestination, &originaldst.OriginalDst{})}}
 	for i := range ls {
 		vl := &ls[i]
@@ -83,14 +97,14 @@ func (b *builder) ingress(vn *appmesh.Resource, logs []*accesslog.AccessLog) {
 		var filter *listener.Filter
 		if isHTTP(pp.proto) {
 			rn := routeConfigName("ingress", pp.port)
-			filter = b.httpConnectionManager("ingress", rn, pp.proto, logs)
+			filter = b.httpConnectionManager(ingressStatPrefix(pp), rn, pp.proto, logs)
 			a := &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: cn}}
 			b.routeTimeouts(a, listenerTimeout(vl.Timeout, pp.proto))
 			b.routes[rn] = &route.RouteConfiguration{Name: rn, VirtualHosts: []*route.VirtualHost{{
 				Name: "ingress_" + pp.String(), Domains: []string{"*"},
 				Routes: []*route.Route{{Name: "ingress", Match: prefixMatch("/"), Action: &route.Route_Route{Route: a}}}}}}
 		} else {
-			tp := &tcpproxy.TcpProxy{StatPrefix: "ingress", ClusterSpecifier: &tcpproxy.TcpProxy_Cluster{Cluster: cn}, AccessLog: logs}
+			tp := &tcpproxy.TcpProxy{StatPrefix: ingressStatPrefix(pp), ClusterSpecifier: &tcpproxy.TcpProxy_Cluster{Cluster: cn}, AccessLog: logs}
 			if vl.Timeout != nil && vl.Timeout.TCP != nil {
 				tp.IdleTimeout, _ = duration(vl.Timeout.TCP.Idle)
 			}
@@ -126,9 +140,13 @@ func portRange(p uint32) *typev3.Int32Range {
 }
 
 // httpConnectionManager returns an HCM filter that takes its routes from
-// RDS over ADS.
+// RDS over ADS. Tracing is on (tracing: {}, as in App Mesh's own
+// listeners), so the tracer of the Envoy's bootstrap applies: App Mesh's
+// image configures X-Ray, Datadog or Jaeger there (ENABLE_ENVOY_*_TRACING),
+// and an HCM without tracing would trace nothing.
 func (b *builder) httpConnectionManager(statPrefix, rds, proto string, logs []*accesslog.AccessLog) *listener.Filter {
 	m := &hcm.HttpConnectionManager{StatPrefix: statPrefix, CodecType: hcm.HttpConnectionManager_AUTO,
+		Tracing:        &hcm.HttpConnectionManager_Tracing{},
 		RouteSpecifier: &hcm.HttpConnectionManager_Rds{Rds: &hcm.Rds{ConfigSource: adsSource(), RouteConfigName: rds}},
 		HttpFilters:    []*hcm.HttpFilter{b.routerFilter()},
 		NormalizePath:  wrapperspb.Bool(true), MergeSlashes: true, AccessLog: logs,
@@ -204,7 +222,7 @@ func (b *builder) egress(vn *appmesh.Resource, logs []*accesslog.AccessLog) {
 		}
 	}
 	allowAll := egressAllowAll(b.mesh.Spec)
-	l := &listener.Listener{Name: egressListenerName, Address: socketAddress("0.0.0.0", egressPort),
+	l := &listener.Listener{Name: egressListenerName, Address: socketAddress("0.0.0.0", egressPort), TrafficDirection: core.TrafficDirection_OUTBOUND,
 		ListenerFilters: []*listener.ListenerFilter{b.listenerFilter(wellknown.OriginalDestination, &originaldst.OriginalDst{})}}
 	var ports []uint32
 	for p := range httpHosts {
