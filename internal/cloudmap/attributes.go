@@ -14,8 +14,8 @@ import (
 // (DNS, xDS, health checks) shares the one string.
 type Attributes string
 
-// encodeAttributes returns m as Attributes.
-func encodeAttributes(m map[string]string) Attributes {
+// EncodeAttributes returns m as Attributes.
+func EncodeAttributes(m map[string]string) Attributes {
 	if len(m) == 0 {
 		return "{}"
 	}
@@ -52,6 +52,35 @@ func (a Attributes) Get(key string) (string, bool) {
 	}
 	end := strings.IndexByte(string(a[i:]), '"')
 	return string(a[i : i+end]), true
+}
+
+// Value returns the value of key, "" when there is none.
+func (a Attributes) Value(key string) string {
+	v, _ := a.Get(key)
+	return v
+}
+
+// Address returns the instance's IP address by an App Mesh IP preference
+// (IPv4_ONLY, IPv6_ONLY, IPv4_PREFERRED, IPv6_PREFERRED; anything else
+// prefers IPv4): AWS_INSTANCE_IPV4 or AWS_INSTANCE_IPV6, "" when it has
+// none that the preference allows.
+func (a Attributes) Address(pref string) string {
+	v4, v6 := a.Value("AWS_INSTANCE_IPV4"), a.Value("AWS_INSTANCE_IPV6")
+	switch pref {
+	case "IPv4_ONLY":
+		return v4
+	case "IPv6_ONLY":
+		return v6
+	case "IPv6_PREFERRED":
+		if v6 != "" {
+			return v6
+		}
+		return v4
+	}
+	if v4 != "" {
+		return v4
+	}
+	return v6
 }
 
 // plain reports whether the JSON holds no escape sequence, so that every

@@ -30,7 +30,7 @@ func FuzzAttributes(f *testing.F) {
 		for i := 0; i+1 < len(parts); i += 2 {
 			m[parts[i]] = parts[i+1]
 		}
-		a := encodeAttributes(m)
+		a := EncodeAttributes(m)
 		back := a.Map()
 		if len(back) != len(m) || a.Len() != len(m) {
 			t.Fatalf("%q: Map has %d, Len %d; want %d", a, len(back), a.Len(), len(m))
@@ -66,7 +66,7 @@ func FuzzAttributes(f *testing.F) {
 func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
 
 func TestAttributesPlainPath(t *testing.T) {
-	a := encodeAttributes(map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.1", "stage": "prod", "age": "stage"})
+	a := EncodeAttributes(map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.1", "stage": "prod", "age": "stage"})
 	if !a.plain() {
 		t.Fatalf("%q should take the fast path", a)
 	}

@@ -80,8 +80,9 @@ type HealthCheckInfo struct {
 // InstanceInfo is an instance as projections see it.
 type InstanceInfo struct {
 	ID string
-	// Attributes must not be modified: they are shared with the view.
-	Attributes map[string]string
+	// Attributes are shared with the view (a string: nothing can modify
+	// them).
+	Attributes Attributes
 	// Revision is the store revision of the instance's last registration.
 	Revision int64
 	health   *healthRecord
@@ -174,7 +175,7 @@ func (b *Backend) Service(account, region, id string) (info ServiceInfo, insts [
 		insts = make([]InstanceInfo, 0, len(s.set.list))
 		checked := s.rec.healthChecked()
 		for _, in := range s.set.list {
-			insts = append(insts, InstanceInfo{ID: in.id, Attributes: in.attrs.Map(), Revision: in.modRev,
+			insts = append(insts, InstanceInfo{ID: in.id, Attributes: in.attrs, Revision: in.modRev,
 				health: s.set.health[in.id], checked: checked})
 		}
 		info, ok = p.serviceInfo(s), true

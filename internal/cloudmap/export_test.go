@@ -43,7 +43,7 @@ func TestSubscribeAndRead(t *testing.T) {
 	// view's goroutine too); an API read first waits for the commit.
 	e.discover("sub", "api", "ALL")
 	info, insts, ok := e.b.Service("111122223333", "eu-west-1", svcID)
-	if !ok || info.Name != "api" || info.NamespaceID != nsID || len(insts) != 1 || insts[0].Attributes["AWS_INSTANCE_IPV4"] != "10.1.1.1" {
+	if !ok || info.Name != "api" || info.NamespaceID != nsID || len(insts) != 1 || insts[0].Attributes.Value("AWS_INSTANCE_IPV4") != "10.1.1.1" {
 		t.Fatalf("Service() = %+v, %+v, %v", info, insts, ok)
 	}
 	if h := insts[0].HealthAt(0); h != "UNKNOWN" {

@@ -30,7 +30,7 @@ type instance struct {
 }
 
 // storedInstance decodes an instance record, keeping the attributes as the
-// JSON they were stored as (encodeAttributes wrote it).
+// JSON they were stored as (EncodeAttributes wrote it).
 type storedInstance struct {
 	ID               string          `json:"id"`
 	CreatorRequestID string          `json:"creatorRequestId"`
@@ -42,7 +42,7 @@ type storedInstance struct {
 // instanceOf makes the view's instance of a record written by this process
 // (attributes as a map).
 func instanceOf(r *instRecord, account string, modRev int64) *instance {
-	return &instance{id: r.ID, attrs: encodeAttributes(r.Attributes), creatorRequestID: r.CreatorRequestID,
+	return &instance{id: r.ID, attrs: EncodeAttributes(r.Attributes), creatorRequestID: r.CreatorRequestID,
 		createdBy: intern(r.CreatedByAccount, account), createDate: r.CreateDate, modRev: modRev}
 }
 
@@ -58,7 +58,7 @@ func decodeInstance(value []byte, account string, modRev int64) (*instance, erro
 		if err := json.Unmarshal(r.Attributes, &m); err != nil && len(r.Attributes) > 0 {
 			return nil, err
 		}
-		attrs = encodeAttributes(m)
+		attrs = EncodeAttributes(m)
 	}
 	return &instance{id: r.ID, attrs: attrs, creatorRequestID: r.CreatorRequestID,
 		createdBy: intern(r.CreatedByAccount, account), createDate: r.CreateDate, modRev: modRev}, nil
@@ -183,7 +183,7 @@ func (b *Backend) RegisterInstance(ctx context.Context, in *RegisterInstanceInpu
 		k := p.key.key(kindInstance, svcID, instID)
 		t.cond(k, oldRev)
 		t.put(k, rec)
-		if s.rec.HealthCheck != nil && old != nil && old.attrs != encodeAttributes(in.Attributes) {
+		if s.rec.HealthCheck != nil && old != nil && old.attrs != EncodeAttributes(in.Attributes) {
 			// Route 53 replaces the health check of a re-registered
 			// instance: the new check starts healthy (the record's
 			// absence), in the same transaction as the registration.

@@ -93,22 +93,22 @@ func serviceOf(s cloudmap.ServiceInfo) Service {
 // instanceOf returns an instance as the console shows it, its health as
 // of nowMs.
 func instanceOf(in *cloudmap.InstanceInfo, nowMs int64) Instance {
-	return Instance{ID: in.ID, Attributes: in.Attributes, Address: addressOf(in.Attributes), Health: in.HealthAt(nowMs),
+	return Instance{ID: in.ID, Attributes: in.Attributes.Map(), Address: addressOf(in.Attributes), Health: in.HealthAt(nowMs),
 		Reason: in.HealthReason(), HealthChangesAt: in.HealthChangesAt(), Revision: in.Revision}
 }
 
 // addressOf returns host:port from the well-known attributes.
-func addressOf(attrs map[string]string) string {
-	host := attrs["AWS_INSTANCE_IPV4"]
+func addressOf(attrs cloudmap.Attributes) string {
+	host := attrs.Value("AWS_INSTANCE_IPV4")
 	if host == "" {
-		if v6 := attrs["AWS_INSTANCE_IPV6"]; v6 != "" {
+		if v6 := attrs.Value("AWS_INSTANCE_IPV6"); v6 != "" {
 			host = "[" + v6 + "]"
 		}
 	}
 	if host == "" {
-		return attrs["AWS_INSTANCE_CNAME"]
+		return attrs.Value("AWS_INSTANCE_CNAME")
 	}
-	if p := attrs["AWS_INSTANCE_PORT"]; p != "" {
+	if p := attrs.Value("AWS_INSTANCE_PORT"); p != "" {
 		return host + ":" + p
 	}
 	return host

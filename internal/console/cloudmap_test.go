@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"fmt"
+	"github.com/mapmesh/mapmesh/internal/cloudmap"
 	"slices"
 	"strings"
 	"testing"
@@ -103,7 +104,7 @@ func TestAddressOf(t *testing.T) {
 		{map[string]string{"AWS_INSTANCE_CNAME": "db.example.com"}, "db.example.com"},
 		{map[string]string{"color": "blue"}, ""},
 	} {
-		if got := addressOf(tc.attrs); got != tc.want {
+		if got := addressOf(cloudmap.EncodeAttributes(tc.attrs)); got != tc.want {
 			t.Errorf("addressOf(%v) = %q; want %q", tc.attrs, got, tc.want)
 		}
 	}

@@ -247,13 +247,13 @@ func (g *graphBuilder) discovery(mesh *appmesh.MeshSpec, r appmesh.Resource, reg
 		for i := range insts {
 			in := &insts[i]
 			for _, a := range cm.Attributes {
-				if in.Attributes[deref(a.Key)] != deref(a.Value) {
+				if in.Attributes.Value(deref(a.Key)) != deref(a.Value) {
 					continue next
 				}
 			}
 			health := in.HealthAt(reg.now())
-			addr := address(in.Attributes, pref)
-			p := in.Attributes["AWS_INSTANCE_PORT"]
+			addr := in.Attributes.Address(pref)
+			p := in.Attributes.Value("AWS_INSTANCE_PORT")
 			if p == "" && port > 0 {
 				p = strconv.Itoa(int(port))
 			}
@@ -443,19 +443,6 @@ func ipPreference(m *appmesh.MeshSpec, sd *appmesh.ServiceDiscovery) string {
 		return *m.ServiceDiscovery.IPPreference
 	}
 	return "IPv4_PREFERRED"
-}
-
-func address(attrs map[string]string, pref string) string {
-	v4, v6 := attrs["AWS_INSTANCE_IPV4"], attrs["AWS_INSTANCE_IPV6"]
-	switch pref {
-	case "IPv4_ONLY":
-		return v4
-	case "IPv6_ONLY":
-		return v6
-	case "IPv6_PREFERRED":
-		return cmp.Or(v6, v4)
-	}
-	return cmp.Or(v4, v6)
 }
 
 func deref[T any](p *T) T {

@@ -84,9 +84,9 @@ func TestBuildGraph(t *testing.T) {
 		},
 	}
 	reg := fakeInstances{"ns/api": {
-		{ID: "api-1", Attributes: map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_IPV6": "fd00::1"}},
-		{ID: "api-2", Attributes: map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.2", "AWS_INSTANCE_PORT": "9000"}},
-		{ID: "api-3", Attributes: map[string]string{"AWS_INSTANCE_CNAME": "api.example.com"}},
+		{ID: "api-1", Attributes: cloudmap.EncodeAttributes(map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_IPV6": "fd00::1"})},
+		{ID: "api-2", Attributes: cloudmap.EncodeAttributes(map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.2", "AWS_INSTANCE_PORT": "9000"})},
+		{ID: "api-3", Attributes: cloudmap.EncodeAttributes(map[string]string{"AWS_INSTANCE_CNAME": "api.example.com"})},
 	}}
 	g := buildGraph(&m, reg)
 	var nodes, edges []string

@@ -248,29 +248,31 @@ func newInstRecords(info cloudmap.ServiceInfo, owner string, in *cloudmap.Instan
 			if rec.Type == "AAAA" {
 				qtype, attr, k = dns.TypeAAAA, attrIPv6, 1
 			}
-			if alias := a[attrAlias]; alias != "" {
+			if alias := a.Value(attrAlias); alias != "" {
 				target := dns.Fqdn(strings.ToLower(alias))
 				ir.addr[k], ir.addrKey[k] = &dns.CNAME{Hdr: hdr(owner, dns.TypeCNAME), Target: target}, "alias "+target
-			} else if rr := addrRR(hdr(owner, qtype), a[attr]); rr != nil {
-				ir.addr[k], ir.addrKey[k] = rr, a[attr]
+			} else if v := a.Value(attr); v != "" {
+				if rr := addrRR(hdr(owner, qtype), v); rr != nil {
+					ir.addr[k], ir.addrKey[k] = rr, v
+				}
 			}
 		case "CNAME":
-			if v := a[attrCNAME]; v != "" {
+			if v := a.Value(attrCNAME); v != "" {
 				ir.cname = &dns.CNAME{Hdr: hdr(owner, dns.TypeCNAME), Target: dns.Fqdn(strings.ToLower(v))}
 			}
 		case "SRV":
-			port, err := strconv.ParseUint(a[attrPort], 10, 16)
+			port, err := strconv.ParseUint(a.Value(attrPort), 10, 16)
 			label := strings.ToLower(in.ID)
 			if err != nil || relName(label) == "" {
 				continue
 			}
 			target := label + "." + owner
 			n := &node{}
-			if rr := addrRR(hdr(target, dns.TypeA), a[attrIPv4]); rr != nil {
+			if rr := addrRR(hdr(target, dns.TypeA), a.Value(attrIPv4)); rr != nil {
 				n.sets = append(n.sets, unrouted(rr))
 				ir.extra = append(ir.extra, rr)
 			}
-			if rr := addrRR(hdr(target, dns.TypeAAAA), a[attrIPv6]); rr != nil {
+			if rr := addrRR(hdr(target, dns.TypeAAAA), a.Value(attrIPv6)); rr != nil {
 				n.sets = append(n.sets, unrouted(rr))
 				ir.extra = append(ir.extra, rr)
 			}

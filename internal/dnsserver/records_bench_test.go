@@ -15,8 +15,8 @@ func BenchmarkBuildService(b *testing.B) {
 		DNSRecords: []cloudmap.DNSRecordInfo{{Type: "SRV", TTL: 60}}}
 	insts := make([]cloudmap.InstanceInfo, 1000)
 	for i := range insts {
-		insts[i] = cloudmap.InstanceInfo{ID: fmt.Sprintf("i-%d", i), Revision: int64(i + 1), Attributes: map[string]string{
-			"AWS_INSTANCE_IPV4": fmt.Sprintf("10.0.%d.%d", i/256, i%256), "AWS_INSTANCE_PORT": "8080"}}
+		insts[i] = cloudmap.InstanceInfo{ID: fmt.Sprintf("i-%d", i), Revision: int64(i + 1), Attributes: cloudmap.EncodeAttributes(map[string]string{
+			"AWS_INSTANCE_IPV4": fmt.Sprintf("10.0.%d.%d", i/256, i%256), "AWS_INSTANCE_PORT": "8080"})}
 	}
 	b.Run("full", func(b *testing.B) {
 		b.ReportAllocs()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -167,7 +166,7 @@ type check struct {
 	inst string
 	// rev and attrs are the registration the check probes.
 	rev   int64
-	attrs map[string]string
+	attrs cloudmap.Attributes
 	t     target
 	// dnsName is the service's DNS name the Host header was made from.
 	dnsName string
@@ -408,7 +407,7 @@ func (c *Checker) syncService(k svcKey, starting bool) {
 			continue // another server's: its check, if any, stops below
 		}
 		old := cur[in.ID]
-		if old != nil && old.t.Type == info.HealthCheck.Type && (old.rev == in.Revision || maps.Equal(old.attrs, in.Attributes)) {
+		if old != nil && old.t.Type == info.HealthCheck.Type && (old.rev == in.Revision || old.attrs == in.Attributes) {
 			// The same registration (or one with the same attributes):
 			// keep the check, with the service's current settings.
 			old.rev, old.attrs, old.synced = in.Revision, in.Attributes, pass

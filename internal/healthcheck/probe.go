@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/mapmesh/mapmesh/internal/cloudmap"
 	"io"
 	"net"
 	"net/netip"
@@ -231,8 +232,8 @@ func hostHeader(typ, dnsName string, port uint16) string {
 // AWS_INSTANCE_IPV6 when there is no IPv4) at AWS_INSTANCE_PORT, and false
 // when the instance has none (an alias, an EC2 instance ID, or attributes
 // from before the service had a health check).
-func targetAddr(attrs map[string]string) (netip.AddrPort, bool) {
-	ps, ok := attrs["AWS_INSTANCE_PORT"]
+func targetAddr(attrs cloudmap.Attributes) (netip.AddrPort, bool) {
+	ps, ok := attrs.Get("AWS_INSTANCE_PORT")
 	if !ok {
 		return netip.AddrPort{}, false
 	}
@@ -240,9 +241,9 @@ func targetAddr(attrs map[string]string) (netip.AddrPort, bool) {
 	if err != nil || port == 0 {
 		return netip.AddrPort{}, false
 	}
-	ip, ok := attrs["AWS_INSTANCE_IPV4"]
+	ip, ok := attrs.Get("AWS_INSTANCE_IPV4")
 	if !ok {
-		ip, ok = attrs["AWS_INSTANCE_IPV6"]
+		ip, ok = attrs.Get("AWS_INSTANCE_IPV6")
 	}
 	if !ok {
 		return netip.AddrPort{}, false

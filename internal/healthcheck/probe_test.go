@@ -2,6 +2,7 @@ package healthcheck
 
 import (
 	"context"
+	"github.com/mapmesh/mapmesh/internal/cloudmap"
 	"io"
 	"log"
 	"net"
@@ -190,7 +191,7 @@ func TestTargetAddr(t *testing.T) {
 		{map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "65536"}, ""},
 		{map[string]string{"AWS_INSTANCE_IPV4": "bogus", "AWS_INSTANCE_PORT": "80"}, ""},
 	} {
-		a, ok := targetAddr(tc.attrs)
+		a, ok := targetAddr(cloudmap.EncodeAttributes(tc.attrs))
 		got := ""
 		if ok {
 			got = a.String()

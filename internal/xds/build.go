@@ -3,6 +3,7 @@ package xds
 import (
 	"cmp"
 	"fmt"
+	"github.com/mapmesh/mapmesh/internal/cloudmap"
 	"slices"
 	"sort"
 	"strconv"
@@ -63,7 +64,7 @@ type Registry interface {
 // Instance is a registered Cloud Map instance.
 type Instance struct {
 	ID         string
-	Attributes map[string]string
+	Attributes cloudmap.Attributes
 	// Health is HEALTHY, UNHEALTHY or UNKNOWN (no health check).
 	Health string
 }

@@ -130,22 +130,22 @@ func (b *builder) cloudMapEndpoints(name, ns, svc string, attrs []appmesh.AwsClo
 next:
 	for _, in := range insts {
 		for _, a := range attrs {
-			if in.Attributes[deref(a.Key)] != deref(a.Value) {
+			if in.Attributes.Value(deref(a.Key)) != deref(a.Value) {
 				continue next
 			}
 		}
 		if in.Health == "UNHEALTHY" {
 			continue
 		}
-		addr := address(in.Attributes, pref)
+		addr := in.Attributes.Address(pref)
 		if addr == "" {
 			continue
 		}
 		p := port
-		if v, err := strconv.ParseUint(in.Attributes[attrPort], 10, 16); err == nil && v > 0 {
+		if v, err := strconv.ParseUint(in.Attributes.Value(attrPort), 10, 16); err == nil && v > 0 {
 			p = uint32(v)
 		}
-		loc := [2]string{in.Attributes[attrReg], in.Attributes[attrAZ]}
+		loc := [2]string{in.Attributes.Value(attrReg), in.Attributes.Value(attrAZ)}
 		if loc[0] == "" {
 			loc[0] = b.mesh.Region
 		}
@@ -185,25 +185,6 @@ func ipPreference(m *appmesh.MeshSpec, sd *appmesh.ServiceDiscovery) string {
 		return *m.ServiceDiscovery.IPPreference
 	}
 	return "IPv4_PREFERRED"
-}
-
-func address(attrs map[string]string, pref string) string {
-	v4, v6 := attrs[attrIPv4], attrs[attrIPv6]
-	switch pref {
-	case "IPv4_ONLY":
-		return v4
-	case "IPv6_ONLY":
-		return v6
-	case "IPv6_PREFERRED":
-		if v6 != "" {
-			return v6
-		}
-		return v4
-	}
-	if v4 != "" {
-		return v4
-	}
-	return v6
 }
 
 func dnsFamily(pref string) cluster.Cluster_DnsLookupFamily {

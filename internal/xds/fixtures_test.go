@@ -1,5 +1,7 @@
 package xds
 
+import "github.com/mapmesh/mapmesh/internal/cloudmap"
+
 // fixtures are the meshes of the golden tests: HTTP and gRPC routes, TCP
 // routes, virtual-node-provided services, a 2018-style router, virtual
 // gateways, and both egress filters.
@@ -41,10 +43,10 @@ var fixtures = map[string]fixture{
 		services: map[string]string{"web.shop.local": `{"provider": {"virtualRouter": {"virtualRouterName": "web"}}}`},
 		registry: staticRegistry{instances: map[string][]Instance{
 			"shop.local/web": {
-				{ID: "web-1", Attributes: map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "9080", "version": "v1", "AVAILABILITY_ZONE": "eu-west-1a"}, Health: "HEALTHY"},
-				{ID: "web-2", Attributes: map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.2", "version": "v1", "AVAILABILITY_ZONE": "eu-west-1b"}, Health: "UNKNOWN"},
-				{ID: "web-3", Attributes: map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.3", "AWS_INSTANCE_PORT": "9080", "version": "v1"}, Health: "UNHEALTHY"},
-				{ID: "web-4", Attributes: map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.4", "AWS_INSTANCE_IPV6": "fd00::4", "AWS_INSTANCE_PORT": "9081", "version": "v2"}, Health: "HEALTHY"},
+				{ID: "web-1", Attributes: cloudmap.EncodeAttributes(map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "9080", "version": "v1", "AVAILABILITY_ZONE": "eu-west-1a"}), Health: "HEALTHY"},
+				{ID: "web-2", Attributes: cloudmap.EncodeAttributes(map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.2", "version": "v1", "AVAILABILITY_ZONE": "eu-west-1b"}), Health: "UNKNOWN"},
+				{ID: "web-3", Attributes: cloudmap.EncodeAttributes(map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.3", "AWS_INSTANCE_PORT": "9080", "version": "v1"}), Health: "UNHEALTHY"},
+				{ID: "web-4", Attributes: cloudmap.EncodeAttributes(map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.4", "AWS_INSTANCE_IPV6": "fd00::4", "AWS_INSTANCE_PORT": "9081", "version": "v2"}), Health: "HEALTHY"},
 			},
 		}},
 		render: []Node{vnode("front"), grpcNode("front"), vnode("web-v1")},
@@ -85,10 +87,10 @@ var fixtures = map[string]fixture{
 		registry: staticRegistry{
 			instances: map[string][]Instance{
 				"shop.local/greeter": {
-					{ID: "a1", Attributes: map[string]string{"AWS_INSTANCE_IPV4": "10.1.0.1", "AWS_INSTANCE_PORT": "50051", "stack": "a"}, Health: "HEALTHY"},
-					{ID: "b1", Attributes: map[string]string{"AWS_INSTANCE_IPV4": "10.1.0.2", "AWS_INSTANCE_PORT": "50051", "stack": "b", "REGION": "eu-west-2"}, Health: "HEALTHY"},
+					{ID: "a1", Attributes: cloudmap.EncodeAttributes(map[string]string{"AWS_INSTANCE_IPV4": "10.1.0.1", "AWS_INSTANCE_PORT": "50051", "stack": "a"}), Health: "HEALTHY"},
+					{ID: "b1", Attributes: cloudmap.EncodeAttributes(map[string]string{"AWS_INSTANCE_IPV4": "10.1.0.2", "AWS_INSTANCE_PORT": "50051", "stack": "b", "REGION": "eu-west-2"}), Health: "HEALTHY"},
 				},
-				"dns.local/echo": {{ID: "e1", Attributes: map[string]string{"AWS_INSTANCE_IPV4": "10.2.0.1"}}},
+				"dns.local/echo": {{ID: "e1", Attributes: cloudmap.EncodeAttributes(map[string]string{"AWS_INSTANCE_IPV4": "10.2.0.1"})}},
 			},
 			dns: []string{"dns.local"},
 		},
@@ -179,8 +181,8 @@ var fixtures = map[string]fixture{
 			"grpc-gw/rpc": `{"grpcRoute": {"match": {"serviceName": "rpc.Service", "hostname": {"exact": "rpc.example.com"}}, "action": {"target": {"virtualService": {"virtualServiceName": "rpc.shop.local"}}}}}`,
 		},
 		registry: staticRegistry{instances: map[string][]Instance{
-			"shop.local/web": {{ID: "w1", Attributes: map[string]string{"AWS_INSTANCE_IPV4": "10.3.0.1"}}},
-			"shop.local/api": {{ID: "a1", Attributes: map[string]string{"AWS_INSTANCE_IPV4": "10.3.0.2", "AWS_INSTANCE_PORT": "8081"}}},
+			"shop.local/web": {{ID: "w1", Attributes: cloudmap.EncodeAttributes(map[string]string{"AWS_INSTANCE_IPV4": "10.3.0.1"})}},
+			"shop.local/api": {{ID: "a1", Attributes: cloudmap.EncodeAttributes(map[string]string{"AWS_INSTANCE_IPV4": "10.3.0.2", "AWS_INSTANCE_PORT": "8081"})}},
 		}},
 		render: []Node{gatewayNode("ingress"), gatewayNode("grpc-gw")},
 	},

@@ -240,7 +240,7 @@ func mesh500() (appmesh.MeshContents, benchRegistry) {
 		for j := range 10 {
 			key := fmt.Sprintf("bench.local/svc-%02d", i%50)
 			reg[key] = append(reg[key], xds.Instance{ID: fmt.Sprintf("%s-%d", r.Name, j), Health: "HEALTHY",
-				Attributes: map[string]string{"AWS_INSTANCE_IPV4": fmt.Sprintf("10.%d.%d.%d", i/250, i%250, j), "node": r.Name}})
+				Attributes: cloudmap.EncodeAttributes(map[string]string{"AWS_INSTANCE_IPV4": fmt.Sprintf("10.%d.%d.%d", i/250, i%250, j), "node": r.Name})})
 		}
 	}
 	for j := range 100 {
