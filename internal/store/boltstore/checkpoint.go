@@ -51,7 +51,7 @@ func (s *Store) checkpointLoop() {
 		}
 		s.ckptFailing.Store(false)
 		s.ovMu.Lock()
-		s.flush = nil
+		s.flush, s.flushTree = nil, nil
 		s.ovMu.Unlock()
 		s.checkpoints.Add(1)
 		s.ckptDone <- struct{}{}
@@ -117,9 +117,11 @@ func (s *Store) freeze() {
 	frozen := s.over
 	s.over = map[string][]byte{}
 	if len(frozen) > 0 {
-		s.flush = frozen
+		s.flush, s.flushTree = frozen, s.overTree
 	}
+	s.overTree = newOvTree()
 	s.ovMu.Unlock()
+	s.overNext = newOvTree()
 	s.wal.switchFiles()
 	s.lastFreeze = time.Now()
 	if len(frozen) == 0 {
