@@ -171,8 +171,9 @@ type Store struct {
 	windowStart                time.Time
 	lastCommit                 time.Duration
 
-	// testHold, held by a test, stalls the committer before its next batch.
-	testHold sync.Mutex
+	// testHold, held by a test, stalls the committer before its next batch;
+	// testCkptHold stalls the checkpointer before it writes a checkpoint.
+	testHold, testCkptHold sync.Mutex
 
 	// Counters for tests and benchmarks.
 	batches                  atomic.Int64 // batches taken by the committer

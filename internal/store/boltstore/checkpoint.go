@@ -30,6 +30,8 @@ type ckptJob struct {
 func (s *Store) checkpointLoop() {
 	defer close(s.ckptStopped)
 	for job := range s.ckptJobs {
+		s.testCkptHold.Lock() // uncontended but in tests that hold a checkpoint
+		s.testCkptHold.Unlock()
 		for attempt := 0; ; attempt++ {
 			err := s.writeCheckpoint(job)
 			if err == nil {
