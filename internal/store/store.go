@@ -167,20 +167,86 @@ func NewWatchOptions(opts ...WatchOption) WatchOptions {
 // any revision the store has committed, whatever prefix it was under.
 func WithProgress() WatchOption { return func(o *WatchOptions) { o.Progress = true } }
 
+// Page bounds (PageOptions.Limit).
+const (
+	// DefaultPageLimit is the size of a page whose Limit is 0 or less.
+	DefaultPageLimit = 1000
+	// MaxPageLimit caps Limit.
+	MaxPageLimit = 10_000
+)
+
+// PageOptions selects one page of the keys under a prefix (ListPage).
+type PageOptions struct {
+	// After is where the page starts, exclusive: the page holds keys
+	// greater than After (with Reverse, less than After). "" starts at the
+	// first key under the prefix (with Reverse, the last). To read the next
+	// page, pass the last key of this one.
+	After string
+	// Limit is the most keys the page holds: DefaultPageLimit when 0 or
+	// less, and never more than MaxPageLimit.
+	Limit int
+	// Reverse reads in descending key order.
+	Reverse bool
+}
+
+// PageLimit returns how many keys a page read with o holds at most.
+func (o PageOptions) PageLimit() int {
+	switch {
+	case o.Limit <= 0:
+		return DefaultPageLimit
+	case o.Limit > MaxPageLimit:
+		return MaxPageLimit
+	}
+	return o.Limit
+}
+
+// Page is one page of keys (ListPage).
+type Page struct {
+	// KVs are the keys in the order asked for.
+	KVs []KV
+	// Rev is the store revision the page was read at. Each page is read
+	// at its own revision: keys written or removed between two pages show
+	// in the next one as they are then.
+	Rev int64
+	// More says that keys under the prefix remain beyond the page, in the
+	// order asked for, at Rev.
+	More bool
+}
+
 // Store is the revisioned key-value contract.
 //
 // All methods are safe for concurrent use. A Txn returns only once the
 // transaction is durable (for boltstore: fsynced to disk; for etcd: committed
 // by a quorum). Watch events for a transaction are delivered after Txn has
 // made it durable, to every watcher whose prefix matches, in revision order.
-// Values returned by Get and List belong to the caller; the slices and values
-// delivered by Watch may be shared between watchers and must not be modified.
+// Values returned by Get, List, ListPage and Scan belong to the caller; the
+// slices and values delivered by Watch may be shared between watchers and
+// must not be modified.
 type Store interface {
 	// Get returns the key, or an error wrapping ErrNotFound.
 	Get(ctx context.Context, key string) (KV, error)
 	// List returns every key starting with prefix, in key order, and the
-	// store revision the read was taken at.
+	// store revision the read was taken at. It holds them all at once: for
+	// a prefix that may hold many keys, use Scan or ListPage.
 	List(ctx context.Context, prefix string) ([]KV, int64, error)
+	// ListPage returns one page of the keys starting with prefix: those
+	// after opts.After in key order (descending with opts.Reverse), at
+	// most opts.PageLimit() of them, read at one revision. In boltstore
+	// its cost depends on the page, not on how many keys the prefix holds;
+	// etcd does more (etcdstore's doc).
+	ListPage(ctx context.Context, prefix string, opts PageOptions) (Page, error)
+	// Scan calls fn with every key starting with prefix, in key order,
+	// one at a time, from one snapshot: what List would return. It returns
+	// the snapshot's revision. fn owns the KV it is given. An error from
+	// fn stops the scan and is returned as is; so does the end of ctx (an
+	// error wrapping ctx.Err()), and Close (ErrClosed). A backend that
+	// cannot keep its snapshot for the whole scan (etcd compacted the
+	// revision between two pages) fails with an error wrapping
+	// ErrCompacted after fn has seen part of it; the caller may start
+	// again. Writes made while Scan runs, by fn or anyone else, are not
+	// seen. fn should not take long: the snapshot holds resources of the
+	// backend (boltstore: a read transaction) until Scan returns.
+	Scan(ctx context.Context, prefix string, fn func(KV) error) (int64, error)
 	// Txn applies ops atomically if every cond holds, and returns the new
 	// store revision with Changed set. If a condition fails it returns the
 	// current revision and an error wrapping ErrConflict, and applies

@@ -6,8 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,6 +135,12 @@ type Store struct {
 	ovMu  sync.RWMutex
 	over  map[string][]byte
 	flush map[string][]byte
+	// overTree and flushTree are over and flush in key order (nil when
+	// flush is), never changed once published (state.go).
+	overTree, flushTree *ovTree
+	// overNext is the committer's clone of overTree, which it applies the
+	// next batch to. Owned by the committer.
+	overNext *ovTree
 	// durable is the revision of the last batch made durable.
 	durable atomic.Int64
 
@@ -167,8 +171,9 @@ type Store struct {
 	windowStart                time.Time
 	lastCommit                 time.Duration
 
-	// testHold, held by a test, stalls the committer before its next batch.
-	testHold sync.Mutex
+	// testHold, held by a test, stalls the committer before its next batch;
+	// testCkptHold stalls the checkpointer before it writes a checkpoint.
+	testHold, testCkptHold sync.Mutex
 
 	// Counters for tests and benchmarks.
 	batches                  atomic.Int64 // batches taken by the committer
@@ -225,6 +230,8 @@ func Open(path string, opts Options) (*Store, error) {
 		rev:         rev,
 		wal:         w,
 		over:        map[string][]byte{},
+		overTree:    newOvTree(),
+		overNext:    newOvTree(),
 		lastFreeze:  time.Now(),
 		ckptJobs:    make(chan ckptJob),
 		ckptDone:    make(chan struct{}, 1),
@@ -356,75 +363,6 @@ func (s *Store) Get(ctx context.Context, key string) (store.KV, error) {
 		return store.KV{}, fmt.Errorf("boltstore: get %q: %w", key, store.ErrNotFound)
 	}
 	return kv, nil
-}
-
-// List returns the keys starting with prefix in key order, and the revision
-// of the snapshot it read.
-func (s *Store) List(ctx context.Context, prefix string) ([]store.KV, int64, error) {
-	if err := s.readable(ctx); err != nil {
-		return nil, 0, err
-	}
-	var kvs []store.KV
-	// One snapshot of every layer: the overlays and a bbolt read
-	// transaction, taken together under ovMu (a checkpoint only ever adds
-	// to bbolt what is in flush, which this snapshot holds too).
-	s.ovMu.RLock()
-	rev := s.durable.Load()
-	over, flush := s.over, s.flush
-	var layered map[string][]byte
-	for _, l := range []map[string][]byte{flush, over} { // newest last wins
-		for k, v := range l {
-			if strings.HasPrefix(k, prefix) {
-				if layered == nil {
-					layered = map[string][]byte{}
-				}
-				layered[k] = v
-			}
-		}
-	}
-	tx, err := s.db.Begin(false)
-	s.ovMu.RUnlock()
-	if err == nil {
-		err = func() error {
-			defer tx.Rollback()
-			p := []byte(prefix)
-			c := tx.Bucket(kvBucket).Cursor()
-			for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-				if _, ok := layered[string(k)]; ok {
-					continue
-				}
-				kv, err := decodeKV(string(k), v)
-				if err != nil {
-					return err
-				}
-				kvs = append(kvs, kv)
-				if len(kvs)%1024 == 0 {
-					if err := ctx.Err(); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		}()
-	}
-	if err == nil && len(layered) > 0 {
-		for k, v := range layered {
-			if v == nil {
-				continue
-			}
-			kv, derr := decodeKV(k, v)
-			if derr != nil {
-				err = derr
-				break
-			}
-			kvs = append(kvs, kv)
-		}
-		sort.Slice(kvs, func(i, j int) bool { return kvs[i].Key < kvs[j].Key })
-	}
-	if err != nil {
-		return nil, 0, readErr("list", err)
-	}
-	return kvs, rev, nil
 }
 
 // Rev returns the current store revision.

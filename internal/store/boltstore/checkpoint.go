@@ -30,6 +30,8 @@ type ckptJob struct {
 func (s *Store) checkpointLoop() {
 	defer close(s.ckptStopped)
 	for job := range s.ckptJobs {
+		s.testCkptHold.Lock() // uncontended but in tests that hold a checkpoint
+		s.testCkptHold.Unlock()
 		for attempt := 0; ; attempt++ {
 			err := s.writeCheckpoint(job)
 			if err == nil {
@@ -51,7 +53,7 @@ func (s *Store) checkpointLoop() {
 		}
 		s.ckptFailing.Store(false)
 		s.ovMu.Lock()
-		s.flush = nil
+		s.flush, s.flushTree = nil, nil
 		s.ovMu.Unlock()
 		s.checkpoints.Add(1)
 		s.ckptDone <- struct{}{}
@@ -117,9 +119,11 @@ func (s *Store) freeze() {
 	frozen := s.over
 	s.over = map[string][]byte{}
 	if len(frozen) > 0 {
-		s.flush = frozen
+		s.flush, s.flushTree = frozen, s.overTree
 	}
+	s.overTree = newOvTree()
 	s.ovMu.Unlock()
+	s.overNext = newOvTree()
 	s.wal.switchFiles()
 	s.lastFreeze = time.Now()
 	if len(frozen) == 0 {

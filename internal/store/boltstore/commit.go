@@ -307,12 +307,21 @@ func (s *Store) apply(batch []*request, outs []outcome) (bad int, badErr, err er
 	}
 	s.walBytes.Add(int64(len(s.recBuf)))
 	took := time.Since(start)
+	// The ordered copy of the batch goes into the committer's own clone
+	// of overTree, outside the lock; the clone of that, made before it is
+	// published, is the next batch's.
+	for k, v := range st.pending {
+		s.overNext.ReplaceOrInsert(ovItem{key: k, val: v})
+	}
+	next := s.overNext.Clone()
 	s.ovMu.Lock()
 	for k, v := range st.pending {
 		s.over[k] = v
 	}
+	s.overTree = s.overNext
 	s.durable.Store(rev) // with the data, for List's snapshot
 	s.ovMu.Unlock()
+	s.overNext = next
 	s.commits.Add(1)
 	s.commitNanos.Add(int64(took))
 	s.observeWriters(took)

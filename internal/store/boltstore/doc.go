@@ -43,9 +43,14 @@
 // a log file is only reused once everything in it is in bbolt. Close
 // checkpoints everything, so a clean restart replays nothing.
 //
-// Reads (Get, List, Rev) never wait for the committer. List reads the
-// in-memory writes and a bbolt read transaction as one snapshot, with the
-// revision they reflect.
+// Reads (Get, List, ListPage, Scan, Rev) never wait for the committer.
+// Range reads (read.go) take the in-memory writes and a bbolt read
+// transaction as one snapshot, with the revision they reflect, and merge
+// them in key order: the in-memory writes are also kept in copy-on-write
+// B-trees (github.com/google/btree), so a snapshot of them costs nothing
+// and a page seeks into them as it seeks in bbolt. A page costs what it
+// holds, not what its prefix holds; Scan walks its snapshot one key at a
+// time and List is Scan, collected.
 //
 // # Watch
 //

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/google/btree"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -18,6 +19,30 @@ import (
 // over or flush is a deletion. over and flush are replaced, never mutated,
 // while readers may hold them... except over, which the committer merges
 // into under Store.ovMu; readers take ovMu for reading.
+//
+// Each layer is also kept in key order, for range reads (ListPage, Scan),
+// as an ovTree: overTree and flushTree hold the same entries as over and
+// flush. A published tree is never changed: the committer applies a batch
+// to a copy-on-write clone of overTree (which shares the nodes it does not
+// change) and publishes the clone with the batch, under ovMu. So a reader
+// that took the trees under ovMu can walk them after releasing it, for as
+// long as it likes, and its view does not move.
+
+// ovItem is one entry of a layer, in the stored form (val nil: deleted).
+type ovItem struct {
+	key string
+	val []byte
+}
+
+// ovTree is a layer in key order.
+type ovTree = btree.BTreeG[ovItem]
+
+// ovDegree is the B-tree degree of an ovTree.
+const ovDegree = 32
+
+func newOvTree() *ovTree {
+	return btree.NewG(ovDegree, func(a, b ovItem) bool { return a.key < b.key })
+}
 
 // batchState is what the committer applies a batch against: the batch's own
 // writes on top of the layers. The committer holds ovMu for reading while it

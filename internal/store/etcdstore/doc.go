@@ -13,14 +13,26 @@
 //
 // # How the contract maps to etcd
 //
-// Get, List and Rev are linearizable reads (etcd's default), so they see
-// every transaction that returned before them, whichever member serves
-// them. Rev is a read of one key, and the revision is the response header's.
-// List reads its range in pages of Options.ListPageSize keys: the first
-// page gives the revision, the next ones read at that revision (WithRev)
-// from the key after the last one, so the result is one snapshot without one
-// unbounded response. If etcd compacts that revision between two pages,
-// List starts again.
+// Get, List, ListPage, Scan and Rev are linearizable reads (etcd's
+// default), so they see every transaction that returned before them,
+// whichever member serves them. Rev is a read of one key, and the revision
+// is the response header's. Scan reads its range in pages of
+// Options.ListPageSize keys: the first page gives the revision, the next
+// ones read at that revision (WithRev) from the key after the last one, so
+// the result is one snapshot without one unbounded response. If etcd
+// compacts that revision between two pages, Scan fails with
+// store.ErrCompacted (fn has seen part of it), and List, which is Scan
+// collected, starts again. ListPage is one range request (WithLimit; for
+// Reverse, sorted by key descending).
+//
+// What etcd (3.6) does with a range request sets the cost of a page: with
+// a limit, it still walks its in-memory index over the whole rest of the
+// range to count it (no values read: cheap per key, but linear), and a
+// sorted request is not limited at all before the sort: a Reverse page
+// reads every value of the range below After. So a forward page costs
+// O(limit) values plus an index walk of the keys after it, and a reverse
+// page O(keys before After) values; a Scan of n keys walks the index
+// O(n²/ListPageSize) times in all. docs/store.md has figures.
 //
 // Txn is one etcd transaction: If every cond compares mod_revision equal
 // (a missing key has mod_revision 0, so ModRevision 0 means "must not

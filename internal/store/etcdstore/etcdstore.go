@@ -297,26 +297,39 @@ func (s *Store) kv(key, value []byte, createRev, modRev int64) store.KV {
 }
 
 // List returns the keys starting with prefix in key order, read at one
-// revision in pages of ListPageSize keys, and that revision. A compaction
-// of that revision between two pages starts the List again (a few times).
+// revision in pages of ListPage size keys, and that revision: Scan,
+// collected. A compaction of that revision between two pages starts the
+// List again (a few times).
 func (s *Store) List(ctx context.Context, prefix string) ([]store.KV, int64, error) {
-	if s.closed.Load() {
-		return nil, 0, errClosed
-	}
 	for attempt := 1; ; attempt++ {
-		kvs, rev, err := s.list(ctx, prefix)
+		var kvs []store.KV
+		rev, err := s.scan(ctx, "list", prefix, func(kv store.KV) error {
+			kvs = append(kvs, kv)
+			return nil
+		})
 		if err == nil {
 			return kvs, rev, nil
 		}
-		if !errors.Is(err, rpctypes.ErrCompacted) || attempt == 3 {
-			return nil, 0, s.err(ctx, fmt.Sprintf("list %q", prefix), err)
+		if !errors.Is(err, store.ErrCompacted) || attempt == 3 {
+			return nil, 0, err
 		}
 	}
 }
 
-func (s *Store) list(ctx context.Context, prefix string) ([]store.KV, int64, error) {
+// Scan calls fn with every key starting with prefix in key order, read at
+// one revision in pages of ListPageSize keys, and returns that revision;
+// see store.Store. A compaction of the revision between two pages fails
+// the scan with an error wrapping store.ErrCompacted: fn has seen part of
+// the keys, and only the caller can start again.
+func (s *Store) Scan(ctx context.Context, prefix string, fn func(store.KV) error) (int64, error) {
+	return s.scan(ctx, "scan", prefix, fn)
+}
+
+func (s *Store) scan(ctx context.Context, op, prefix string, fn func(store.KV) error) (int64, error) {
+	if s.closed.Load() {
+		return 0, errClosed
+	}
 	from, end := s.rangeOf(prefix)
-	var kvs []store.KV
 	var rev int64
 	for {
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(s.opts.ListPageSize))}
@@ -326,21 +339,80 @@ func (s *Store) list(ctx context.Context, prefix string) ([]store.KV, int64, err
 		rctx, done := s.reqCtx(ctx)
 		resp, err := s.cli.Get(rctx, from, opts...)
 		done()
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			return 0, fmt.Errorf("etcdstore: %s %q: revision %d compacted between two pages: %w", op, prefix, rev, store.ErrCompacted)
+		}
 		if err != nil {
-			return nil, 0, err
+			return 0, s.err(ctx, fmt.Sprintf("%s %q", op, prefix), err)
 		}
 		if rev == 0 {
 			rev = resp.Header.Revision
 			s.observe(rev)
 		}
 		for _, kv := range resp.Kvs {
-			kvs = append(kvs, s.kv(kv.Key, kv.Value, kv.CreateRevision, kv.ModRevision))
+			if err := fn(s.kv(kv.Key, kv.Value, kv.CreateRevision, kv.ModRevision)); err != nil {
+				return 0, err
+			}
+			if s.closed.Load() {
+				return 0, errClosed
+			}
+			if err := ctx.Err(); err != nil {
+				return 0, fmt.Errorf("etcdstore: %s %q: %w", op, prefix, err)
+			}
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
-			return kvs, rev, nil
+			return rev, nil
 		}
 		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
+}
+
+// ListPage returns one page of the keys starting with prefix, in one range
+// request; see store.Store. Reverse pages ask etcd to sort by key,
+// descending: etcd (3.6) then reads every key of the range before it
+// sorts and truncates (executeRange drops the limit of a sorted request),
+// so a reverse page costs what the rest of the prefix holds. Forward pages
+// read only the page's values, but etcd still walks its in-memory index
+// over the rest of the range to count it. See docs/store.md.
+func (s *Store) ListPage(ctx context.Context, prefix string, opts store.PageOptions) (store.Page, error) {
+	if s.closed.Load() {
+		return store.Page{}, errClosed
+	}
+	from, end := s.rangeOf(prefix)
+	ops := []clientv3.OpOption{clientv3.WithLimit(int64(opts.PageLimit()))}
+	if opts.Reverse {
+		if opts.After != "" && s.key(opts.After) < end {
+			end = s.key(opts.After)
+		}
+		ops = append(ops, clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend))
+	} else if opts.After != "" && s.key(opts.After)+"\x00" > from {
+		from = s.key(opts.After) + "\x00"
+	}
+	if from >= end {
+		// An empty range (etcd reads [from, end) with end <= from as
+		// empty too, but say so rather than rely on it).
+		rev, err := s.Rev(ctx)
+		if err != nil {
+			return store.Page{}, err
+		}
+		return store.Page{Rev: rev}, nil
+	}
+	ops = append(ops, clientv3.WithRange(end))
+	rctx, done := s.reqCtx(ctx)
+	resp, err := s.cli.Get(rctx, from, ops...)
+	done()
+	if err != nil {
+		return store.Page{}, s.err(ctx, fmt.Sprintf("list page %q", prefix), err)
+	}
+	s.observe(resp.Header.Revision)
+	page := store.Page{Rev: resp.Header.Revision, More: resp.More}
+	if len(resp.Kvs) > 0 {
+		page.KVs = make([]store.KV, len(resp.Kvs))
+		for i, kv := range resp.Kvs {
+			page.KVs[i] = s.kv(kv.Key, kv.Value, kv.CreateRevision, kv.ModRevision)
+		}
+	}
+	return page, nil
 }
 
 // Rev returns the current store revision, read through etcd's quorum

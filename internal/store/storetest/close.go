@@ -29,6 +29,12 @@ func testErrClosedAfter(t *testing.T, s store.Store) {
 	if _, _, err := s.List(ctx, "/"); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("List after Close error = %v; want ErrClosed", err)
 	}
+	if _, err := s.ListPage(ctx, "/", store.PageOptions{}); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("ListPage after Close error = %v; want ErrClosed", err)
+	}
+	if _, err := s.Scan(ctx, "/", func(store.KV) error { return nil }); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Scan after Close error = %v; want ErrClosed", err)
+	}
 	if _, err := s.Rev(ctx); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("Rev after Close error = %v; want ErrClosed", err)
 	}

@@ -34,6 +34,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Helper()
 	var tests []test
 	tests = append(tests, kvTests...)
+	tests = append(tests, pageTests...)
+	tests = append(tests, scanTests...)
 	tests = append(tests, txnTests...)
 	tests = append(tests, watchTests...)
 	tests = append(tests, progressTests...)
