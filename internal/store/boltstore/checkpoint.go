@@ -25,13 +25,18 @@ type ckptJob struct {
 	rev     int64
 }
 
+// waitCkptHold returns at once unless a test holds testCkptHold.
+func (s *Store) waitCkptHold() {
+	s.testCkptHold.Lock()
+	defer s.testCkptHold.Unlock()
+}
+
 // checkpointLoop is the checkpointer goroutine. It ends when jobs is closed,
 // or when ckptStop is closed while a checkpoint keeps failing.
 func (s *Store) checkpointLoop() {
 	defer close(s.ckptStopped)
 	for job := range s.ckptJobs {
-		s.testCkptHold.Lock() // uncontended but in tests that hold a checkpoint
-		s.testCkptHold.Unlock()
+		s.waitCkptHold()
 		for attempt := 0; ; attempt++ {
 			err := s.writeCheckpoint(job)
 			if err == nil {
