@@ -228,8 +228,8 @@ function operationsView(before) {
   return {
     load: () => api.get(api.path('operations'), { ...scope(), before }),
     concerns: (c) => !before && c.cloudmap.length > 0,
-    render: ({ operations, total, next }) => h('section', {},
-      h('h1', {}, 'Operations ', h('small', {}, `${total} kept, newest first`)),
+    render: ({ operations, next }) => h('section', {},
+      h('h1', {}, 'Operations ', h('small', {}, 'newest first')),
       table(['created', 'type', 'status', 'targets', 'id'], operations.map((o) => h('tr', { 'data-operation': o.id },
         h('td', {}, time(o.createDate)), h('td', {}, o.type),
         h('td', { class: 'status ' + o.status.toLowerCase(), title: o.errorMessage || null },

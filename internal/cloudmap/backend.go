@@ -53,8 +53,8 @@ type Config struct {
 	// OperationRetention is how long operations (and the idempotency
 	// tokens they answer) are kept; DefaultOperationRetention when 0.
 	OperationRetention time.Duration
-	// SweepInterval is how often expired operations are deleted (one
-	// minute when 0).
+	// SweepInterval is how often expired operations are deleted (when 0:
+	// a minute, or a quarter of a shorter retention).
 	SweepInterval time.Duration
 	// HealthChecksAllNamespaces lets services in private DNS namespaces
 	// have HealthCheckConfig too (AWS allows it only in public DNS and HTTP
@@ -111,7 +111,8 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Backend, error) {
 		cfg.OperationRetention = DefaultOperationRetention
 	}
 	if cfg.SweepInterval <= 0 {
-		cfg.SweepInterval = time.Minute
+		// A minute, or a quarter of a short retention.
+		cfg.SweepInterval = min(time.Minute, max(cfg.OperationRetention/4, 100*time.Millisecond))
 	}
 	b := &Backend{store: st, cfg: cfg, now: cfg.Now, log: cfg.Logger, swept: make(chan struct{})}
 	if b.now == nil {
@@ -127,6 +128,11 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	b.view = v
+	if n, err := b.migrateOps(ctx); err != nil {
+		b.log.Warn("cloudmap: moving operations to their own keys failed; the next start tries again", "moved", n, "err", err)
+	} else if n > 0 {
+		b.log.Info("cloudmap: moved operations and idempotency records to their own keys", "records", n)
+	}
 	v.Subscribe(b.watch.onChange)
 	wctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
@@ -155,7 +161,9 @@ func caller(ctx context.Context) (awsapi.Caller, partKey) {
 // marshal records and offer them to the view's record cache.
 type txn struct {
 	*projection.Txn
-	cache *recordCache
+	// attempt counts the decisions of one update (1 for the first).
+	attempt int
+	cache   *recordCache
 	// cached are the keys offered to the cache, dropped if the
 	// transaction does not commit.
 	cached []string
@@ -180,6 +188,16 @@ func (t *txn) put(key string, rec any) {
 	t.Put(key, b)
 }
 
+// putData writes rec at a key the view does not follow (operations,
+// idempotency records): nothing to cache for it.
+func (t *txn) putData(key string, rec any) {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		panic(fmt.Sprintf("cloudmap: marshal %T: %v", rec, err)) // records are plain data
+	}
+	t.Put(key, b)
+}
+
 func (t *txn) touch(key string) { t.Put(key, nil) }
 
 func (t *txn) del(key string) { t.Delete(key) }
@@ -190,8 +208,10 @@ func (t *txn) del(key string) { t.Delete(key) }
 // empty. decide runs with the view's read lock held: it must not block. It
 // sees every write committed before it.
 func (b *Backend) update(ctx context.Context, pk partKey, decide func(p *partition, t *txn) error) error {
+	attempt := 0
 	return b.view.Update(ctx, pk, func(p *partition, pt *projection.Txn) error {
-		return decide(p, &txn{Txn: pt, cache: &b.dom.written})
+		attempt++
+		return decide(p, &txn{Txn: pt, cache: &b.dom.written, attempt: attempt})
 	})
 }
 
@@ -252,6 +272,7 @@ func deref(s *string) string {
 func (b *Backend) Reset(ctx context.Context) error {
 	var t projection.Txn
 	t.DeletePrefix(keyRoot)
+	t.DeletePrefix(opsRoot)
 	return b.view.Commit(ctx, &t)
 }
 

@@ -367,11 +367,12 @@ func TestSweepExpiresOperations(t *testing.T) {
 		t.Errorf("after restart GetOperation(expired) = %v; want OperationNotFound", err)
 	}
 	_, pk := caller(e.ctx)
-	e.b.read(e.ctx, pk, func(p *partition) {
-		if r := p.idem[idemKey("CreateService", "", "svc-token")]; r != nil {
-			t.Errorf("CreateService token record survived expiry: %+v", r)
-		}
-	})
+	if r, err := e.b.readToken(e.ctx, pk, newOpToken("CreateService", "", "svc-token", "")); r != nil || err != nil {
+		t.Errorf("CreateService token record survived expiry: %+v, %v", r, err)
+	}
+	if r, err := e.b.readToken(e.ctx, pk, newOpToken("RegisterInstance", *svc.Service.ID, "reg-token", "")); r != nil || err != nil {
+		t.Errorf("RegisterInstance token record survived expiry: %+v, %v", r, err)
+	}
 }
 
 // TestInstanceQuotaUnderConcurrency: 400 concurrent registrations of new

@@ -149,14 +149,15 @@ func (b *Backend) RegisterInstance(ctx context.Context, in *RegisterInstanceInpu
 	req.CreatorRequestID = nil
 	hash, token := requestHash(&req), deref(in.CreatorRequestID)
 	var opID string
-	err := b.update(ctx, pk, func(p *partition, t *txn) error {
+	tok := newOpToken("RegisterInstance", pk.resolveID(*in.ServiceID, "service"), token, hash)
+	err := b.updateTok(ctx, pk, tok, func(p *partition, t *txn, earlier *idemRecord) error {
 		s, err := p.service(*in.ServiceID)
 		if err != nil {
 			return err
 		}
 		svcID, instID := s.rec.ID, *in.InstanceID
-		if r, err := p.checkToken("RegisterInstance", svcID, token, hash); r != nil || err != nil {
-			opID = r.resultOrEmpty()
+		if earlier != nil {
+			opID, err = tok.answer(earlier, tokenReused(token))
 			return err
 		}
 		ns := p.namespaces[s.rec.NamespaceID]
@@ -200,7 +201,7 @@ func (b *Backend) RegisterInstance(ctx context.Context, in *RegisterInstanceInpu
 		}
 		t.touch(p.key.key(kindServiceRev, svcID))
 		opID = p.newOperation(t, now, opRegisterInstance, map[string]string{targetInstance: instID, targetService: svcID},
-			newOpToken("RegisterInstance", svcID, token, hash), statusSuccess, "", "")
+			tok, statusSuccess, "", "")
 		return nil
 	})
 	if err != nil {

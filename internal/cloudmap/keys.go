@@ -14,10 +14,9 @@ import "strings"
 //	svcrev/<svcID>               marker written by every register/deregister: its ModRevision is InstancesRevision
 //	inst/<svcID>/<instanceID>    instance record
 //	health/<svcID>/<instanceID>  health record (custom health or probe result), apart so health never rewrites the instance
-//	op/<createMillis>/<opID>     operation record (time first: new ones append)
-//	idem/<op>/<scope>/<token>    idempotency: CreateService's record (request hash -> service ID), or an
-//	                             empty lock that makes a namespace call's token unique (the
-//	                             operation record holds its hash and result)
+//
+// Operations and idempotency records are under opsRoot (operation.go); the
+// op/ and idem/ kinds here are where they were before, moved by migrateOps.
 //
 // The markers carry no data. Writers put them without conditions, so
 // concurrent registrations never conflict on them, and deleters put a

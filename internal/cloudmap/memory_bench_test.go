@@ -2,7 +2,9 @@ package cloudmap
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"testing"
 )
@@ -51,6 +53,14 @@ func BenchmarkInstanceMemory(b *testing.B) {
 		e.restart()
 		after := heapInUse()
 		b.ReportMetric(float64(after-before)/(services*perService), "B/instance")
+		if path := os.Getenv("MAPMESH_HEAP_PROFILE"); path != "" { // what the bytes are
+			f, err := os.Create(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
 		e.close()
 	}
 }

@@ -64,12 +64,16 @@ func (p *partition) arn(kind, id string) string {
 
 // resolveID accepts a resource ID or its ARN and returns the ID; an ARN of
 // another account, region or kind resolves to "" (not found here).
-func (p *partition) resolveID(idOrARN, kind string) string {
+func (p *partition) resolveID(idOrARN, kind string) string { return p.key.resolveID(idOrARN, kind) }
+
+// resolveID returns the ID an ID or ARN names in the partition, "" for an
+// ARN of another account, region or kind.
+func (p partKey) resolveID(idOrARN, kind string) string {
 	if !strings.HasPrefix(idOrARN, "arn:") {
 		return idOrARN
 	}
 	parts := strings.SplitN(idOrARN, ":", 6)
-	if len(parts) != 6 || parts[2] != "servicediscovery" || parts[3] != p.key.region || parts[4] != p.key.account {
+	if len(parts) != 6 || parts[2] != "servicediscovery" || parts[3] != p.region || parts[4] != p.account {
 		return ""
 	}
 	id, ok := strings.CutPrefix(parts[5], kind+"/")
@@ -142,9 +146,11 @@ func (b *Backend) CreatePublicDnsNamespace(ctx context.Context, in *CreatePublic
 func (b *Backend) createNamespace(ctx context.Context, req nsCreate) (string, error) {
 	_, pk := caller(ctx)
 	var opID string
-	err := b.update(ctx, pk, func(p *partition, t *txn) error {
-		if r, err := p.checkToken(req.op, "", req.token, req.hash); r != nil || err != nil {
-			opID = r.resultOrEmpty()
+	tok := newOpToken(req.op, "", req.token, req.hash)
+	err := b.updateTok(ctx, pk, tok, func(p *partition, t *txn, earlier *idemRecord) error {
+		if earlier != nil {
+			var err error
+			opID, err = tok.answer(earlier, tokenReused(req.token))
 			return err
 		}
 		id := "ns-" + randomID(16)
@@ -158,7 +164,6 @@ func (b *Backend) createNamespace(ctx context.Context, req nsCreate) (string, er
 		}
 		now := ms(b.now())
 		targets := map[string]string{targetNamespace: id}
-		tok := newOpToken(req.op, "", req.token, req.hash)
 		httpName := req.name
 		if req.typ == nsHTTP {
 			if old := p.nsByHTTPName[httpName]; old != nil {
@@ -178,7 +183,6 @@ func (b *Backend) createNamespace(ctx context.Context, req nsCreate) (string, er
 					opID = p.newOperation(t, now, opCreateNamespace, targets, tok, statusFail, "CANNOT_CREATE_HOSTED_ZONE",
 						"The VPC "+req.vpc+" is already associated with another private hosted zone that has an overlapping name space, "+
 							old.rec.Name+". Error Code: ConflictingDomainExists")
-					p.lockToken(t, tok)
 					return nil
 				}
 			}
@@ -207,17 +211,17 @@ func (b *Backend) createNamespace(ctx context.Context, req nsCreate) (string, er
 		t.cond(p.key.key(kindNamespaceName, httpName), 0)
 		t.put(p.key.key(kindNamespaceName, httpName), id)
 		opID = p.newOperation(t, now, opCreateNamespace, targets, tok, statusSuccess, "", "")
-		p.lockToken(t, tok)
 		return nil
 	})
 	return opID, err
 }
 
-func (r *idemRecord) resultOrEmpty() string {
-	if r == nil {
-		return ""
+// tokenReused is the error for a token used before for a different
+// request.
+func tokenReused(token string) func(result string) error {
+	return func(result string) error {
+		return duplicateRequest(result, "The request token "+token+" was already used for a different request")
 	}
-	return r.Result
 }
 
 // hostedZoneID returns an ID shaped like Route 53's: Z and 20 characters of
@@ -402,13 +406,14 @@ func nonNil[T any](s []T) []T {
 func (b *Backend) updateNamespace(ctx context.Context, op, idOrARN, typ, token, hash string, change func(r *nsRecord)) (string, error) {
 	_, pk := caller(ctx)
 	var opID string
-	err := b.update(ctx, pk, func(p *partition, t *txn) error {
+	tok := newOpToken(op, pk.resolveID(idOrARN, "namespace"), token, hash)
+	err := b.updateTok(ctx, pk, tok, func(p *partition, t *txn, earlier *idemRecord) error {
 		ns, err := p.namespace(idOrARN)
 		if err != nil {
 			return err
 		}
-		if r, err := p.checkToken(op, ns.rec.ID, token, hash); r != nil || err != nil {
-			opID = r.resultOrEmpty()
+		if earlier != nil {
+			opID, err = tok.answer(earlier, tokenReused(token))
 			return err
 		}
 		if ns.rec.Type != typ {
@@ -420,9 +425,7 @@ func (b *Backend) updateNamespace(ctx context.Context, op, idOrARN, typ, token, 
 		k := p.key.key(kindNamespace, rec.ID)
 		t.cond(k, ns.modRev)
 		t.put(k, &rec)
-		tok := newOpToken(op, ns.rec.ID, token, hash)
 		opID = p.newOperation(t, ms(b.now()), opUpdateNamespace, map[string]string{targetNamespace: rec.ID}, tok, statusSuccess, "", "")
-		p.lockToken(t, tok)
 		return nil
 	})
 	return opID, err

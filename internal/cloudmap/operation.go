@@ -5,10 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/mapmesh/mapmesh/internal/awsapi"
+	"github.com/mapmesh/mapmesh/internal/store"
+	"github.com/mapmesh/mapmesh/internal/store/projection"
 )
 
 // Operation types, statuses and target kinds, as the model names them.
@@ -43,8 +48,10 @@ type opRecord struct {
 	CreateDate   int64             `json:"createDate"`
 	UpdateDate   int64             `json:"updateDate"`
 	Targets      map[string]string `json:"targets"`
-	// Idem and Hash record the idempotency token the operation was
-	// requested with (the key tail idemKey gives) and the request's hash.
+	// Idem is the key tail (idemKey) of the idempotency token the
+	// operation was requested with: the sweep deletes that record with
+	// the operation. Hash is the request's hash in records written before
+	// tokens had records of their own (migrateOps).
 	Idem string `json:"idem,omitempty"`
 	Hash string `json:"hash,omitempty"`
 }
@@ -60,14 +67,12 @@ func newOpToken(op, scope, token, hash string) opToken {
 	return opToken{key: idemKey(op, scope, token), hash: hash}
 }
 
-type operation struct {
-	rec    opRecord
-	modRev int64
-}
-
-// idemRecord remembers what a request with an idempotency token did. The
-// view builds them from operation records (asynchronous calls) and from
-// idem keys (CreateService).
+// idemRecord remembers what a request with an idempotency token did: the
+// request's hash and its result (the operation ID of an asynchronous call,
+// the service ID of CreateService). It is stored under the ops root
+// (partKey.idemKey) by the transaction that makes the change, with a condition
+// that the token is new, so that of two requests with one token only the
+// first commits.
 type idemRecord struct {
 	V int `json:"v"`
 	// Hash identifies the request (everything but the token).
@@ -91,79 +96,137 @@ func requestHash(in any) string {
 // idemKey is the key tail of an idempotency record.
 func idemKey(op, scope, token string) string { return op + "/" + scope + "/" + token }
 
-// checkToken looks up an idempotency token. It returns the earlier record
-// when the same request was made with it before, DuplicateRequest when the
-// token was used for a different request, and nil for a new token.
-func (p *partition) checkToken(op, scope, token, hash string) (*idemRecord, error) {
-	if token == "" {
+// Operations and idempotency records live under a root of their own,
+// outside the view: it neither loads nor watches them, so memory does not
+// grow with the operations kept (Config.OperationRetention). They are read
+// from the store by key (GetOperation, tokens) or a page of time-ordered
+// keys at a time (ListOperations, the console, the sweep):
+//
+//	/cloudmap-ops/<account>/<region>/op/<createMillis, 15 digits>/<opID>  operation record
+//	/cloudmap-ops/<account>/<region>/idem/<op>/<scope>/<token>           idemRecord
+const opsRoot = "/cloudmap-ops/"
+
+func (p partKey) opsPrefix() string                { return opsRoot + p.account + "/" + p.region + "/" }
+func (p partKey) opPrefix() string                 { return p.opsPrefix() + "op/" }
+func (p partKey) opKey(ms int64, id string) string { return p.opPrefix() + opKeyTail(ms, id) }
+func (p partKey) idemKey(tail string) string       { return p.opsPrefix() + "idem/" + tail }
+
+// opKeyTail orders operation keys by creation time, so that new operations
+// are appended at the end of the key space and the oldest come first.
+func opKeyTail(ms int64, id string) string {
+	return fmt.Sprintf("%015d/%s", ms, id)
+}
+
+// opKeyOf returns the key of operation id: its creation time is the
+// base-36 number after its last dash (newOperation).
+func (p partKey) opKeyOf(id string) (string, bool) {
+	i := strings.LastIndexByte(id, '-')
+	if i < 0 {
+		return "", false
+	}
+	ms, err := strconv.ParseInt(id[i+1:], 36, 64)
+	if err != nil || ms < 0 || ms > 999_999_999_999_999 {
+		return "", false
+	}
+	return p.opKey(ms, id), true
+}
+
+// opTimeOf returns the creation time in an operation key.
+func opTimeOf(key string) (int64, bool) {
+	_, tail, ok := strings.Cut(key, "/op/")
+	if !ok || len(tail) < 16 {
+		return 0, false
+	}
+	ms, err := strconv.ParseInt(tail[:15], 10, 64)
+	return ms, err == nil
+}
+
+// readToken reads the record of an idempotency token (nil when it is new,
+// or there is no token).
+func (b *Backend) readToken(ctx context.Context, pk partKey, tok opToken) (*idemRecord, error) {
+	if tok.key == "" {
 		return nil, nil
 	}
-	r := p.idem[idemKey(op, scope, token)]
-	if r == nil {
+	kv, err := b.store.Get(ctx, pk.idemKey(tok.key))
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
-	if r.Hash != hash {
-		return nil, duplicateRequest(r.Result, "The request token "+token+" was already used for a different request")
+	if err != nil {
+		return nil, err
+	}
+	r := &idemRecord{}
+	if len(kv.Value) == 0 {
+		return nil, nil // a lock written before records moved here; its operation holds the result
+	}
+	if err := json.Unmarshal(kv.Value, r); err != nil {
+		return nil, fmt.Errorf("cloudmap: idempotency record %s: %w", kv.Key, err)
 	}
 	return r, nil
 }
 
-// lockToken makes the token unique in the store: the transaction fails if
-// another request with the same token committed first, and its retry then
-// finds that request's operation. Namespace calls take the lock; the
-// RegisterInstance hot path does not (a concurrent retry of the same
-// registration still conflicts on the instance key).
-func (p *partition) lockToken(t *txn, tok opToken) {
-	if tok.key == "" {
-		return
+// updateTok is update for a request with an idempotency token: before every
+// attempt it reads the token's record from the store, outside the view's
+// lock (the view does not hold them), and decide gets it: nil for a new
+// token. A retry after a lost race reads it again, so a request that lost
+// to another with the same token finds that one's record.
+func (b *Backend) updateTok(ctx context.Context, pk partKey, tok opToken, decide func(p *partition, t *txn, earlier *idemRecord) error) error {
+	var earlier *idemRecord
+	attempt := 0
+	return b.view.UpdatePrepared(ctx, pk, func(ctx context.Context) error {
+		var err error
+		earlier, err = b.readToken(ctx, pk, tok)
+		return err
+	}, func(p *partition, pt *projection.Txn) error {
+		attempt++
+		return decide(p, &txn{Txn: pt, cache: &b.dom.written, attempt: attempt}, earlier)
+	})
+}
+
+// answer returns the result of an earlier request with the same token: its
+// result when the request was the same, DuplicateRequest (dup) when not.
+func (tok opToken) answer(earlier *idemRecord, dup func(result string) error) (string, error) {
+	if earlier.Hash != tok.hash {
+		return "", dup(earlier.Result)
 	}
-	k := p.key.key(kindIdempotency, tok.key)
-	t.cond(k, 0)
-	t.touch(k)
+	return earlier.Result, nil
 }
 
 // newOperation records an operation in t and returns its ID. IDs look like
 // AWS's: 32 base32 characters that are the same for every operation on one
 // target, a dash, and the creation time in epoch milliseconds in base 36.
+// With a token it also records the token (a condition that it is new).
 func (p *partition) newOperation(t *txn, now int64, typ string, targets map[string]string, tok opToken, status, errCode, errMsg string) string {
+	// Two operations on one target in one millisecond would have one ID:
+	// the condition below makes the second lose, and each retry moves on
+	// by a millisecond.
+	now += int64(max(t.attempt-1, 0))
 	target := targets[targetInstance] + "/" + targets[targetService] + "/" + targets[targetNamespace]
-	prefix := hashID(32, p.key.account, p.key.region, target)
-	id := ""
-	for {
-		id = prefix + "-" + strconv.FormatInt(now, 36)
-		if p.ops[id] == nil {
-			break
-		}
-		now++ // two operations on one target in one millisecond
-	}
+	id := hashID(32, p.key.account, p.key.region, target) + "-" + strconv.FormatInt(now, 36)
 	rec := &opRecord{V: 1, ID: id, Type: typ, Status: status, ErrorCode: errCode, ErrorMessage: errMsg,
-		CreateDate: now, UpdateDate: now, Targets: targets, Idem: tok.key, Hash: tok.hash}
-	k := p.key.key(kindOperation, opKeyTail(now, id))
+		CreateDate: now, UpdateDate: now, Targets: targets, Idem: tok.key}
+	k := p.key.opKey(now, id)
 	t.cond(k, 0)
-	t.put(k, rec)
+	t.putData(k, rec)
+	if tok.key != "" {
+		ik := p.key.idemKey(tok.key)
+		t.cond(ik, 0)
+		t.putData(ik, &idemRecord{V: 1, Hash: tok.hash, Result: id, At: now})
+	}
 	return id
 }
 
-// opKeyTail orders operation keys by creation time, so that new operations
-// are appended at the end of the store's key space (a commit then touches
-// one page for them instead of one per operation).
-func opKeyTail(ms int64, id string) string {
-	return fmt.Sprintf("%015d/%s", ms, id)
-}
-
-func (o *operation) output(account string) *Operation {
-	out := &Operation{
-		ID:           str(o.rec.ID),
+func (r *opRecord) output(account string) *Operation {
+	return &Operation{
+		ID:           str(r.ID),
 		OwnerAccount: str(account),
-		Type:         str(o.rec.Type),
-		Status:       str(o.rec.Status),
-		ErrorCode:    optStr(o.rec.ErrorCode),
-		ErrorMessage: optStr(o.rec.ErrorMessage),
-		CreateDate:   timeOf(o.rec.CreateDate),
-		UpdateDate:   timeOf(o.rec.UpdateDate),
-		Targets:      o.rec.Targets,
+		Type:         str(r.Type),
+		Status:       str(r.Status),
+		ErrorCode:    optStr(r.ErrorCode),
+		ErrorMessage: optStr(r.ErrorMessage),
+		CreateDate:   timeOf(r.CreateDate),
+		UpdateDate:   timeOf(r.UpdateDate),
+		Targets:      r.Targets,
 	}
-	return out
 }
 
 // GetOperation implements the operation of that name.
@@ -172,18 +235,22 @@ func (b *Backend) GetOperation(ctx context.Context, in *GetOperationInput) (*Get
 	if in.OwnerAccount != nil && *in.OwnerAccount != c.Account {
 		return nil, operationNotFound(*in.OperationID)
 	}
-	var out *GetOperationOutput
-	if werr := b.read(ctx, pk, func(p *partition) {
-		if op := p.ops[*in.OperationID]; op != nil {
-			out = &GetOperationOutput{Operation: op.output(c.Account)}
-		}
-	}); werr != nil {
-		return nil, werr
-	}
-	if out == nil {
+	key, ok := pk.opKeyOf(*in.OperationID)
+	if !ok {
 		return nil, operationNotFound(*in.OperationID)
 	}
-	return out, nil
+	kv, err := b.store.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, operationNotFound(*in.OperationID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r opRecord
+	if err := json.Unmarshal(kv.Value, &r); err != nil {
+		return nil, fmt.Errorf("cloudmap: operation record %s: %w", kv.Key, err)
+	}
+	return &GetOperationOutput{Operation: r.output(c.Account)}, nil
 }
 
 // opFilter is one parsed ListOperations filter.
@@ -266,42 +333,107 @@ func epochMillis(s string) (int64, error) {
 	return int64(math.Round(f * 1000)), nil
 }
 
-// ListOperations implements the operation of that name.
+// ListOperations pages: a page reads at most opScanBudget operations; with
+// filters that match few of them it may hold fewer than MaxResults, with a
+// NextToken to go on from (AWS's list calls do the same).
+const (
+	opPageRead    = 1000
+	opTokenPrefix = "mo1:"
+)
+
+var opScanBudget = 10_000 // a variable for tests
+
+// ListOperations implements the operation of that name: operations oldest
+// first, read from the store a page at a time.
 func (b *Backend) ListOperations(ctx context.Context, in *ListOperationsInput) (*ListOperationsOutput, error) {
 	_, pk := caller(ctx)
 	filters, err := parseOperationFilters(in.Filters)
 	if err != nil {
 		return nil, err
 	}
-	type item struct{ id, status, key string }
-	var items []item
-	if werr := b.read(ctx, pk, func(p *partition) {
+	after, ok := awsapi.ParsePageToken(opTokenPrefix, in.NextToken)
+	if !ok {
+		return nil, invalidInput("The NextToken is not valid: %s", *in.NextToken)
+	}
+	max := 100
+	if in.MaxResults != nil {
+		max = int(*in.MaxResults)
+	}
+	prefix := pk.opPrefix()
+	out := &ListOperationsOutput{Operations: []OperationSummary{}}
+	scanned := 0
+	for {
+		from := ""
+		if after != "" {
+			from = prefix + after
+		}
+		page, err := b.store.ListPage(ctx, prefix, store.PageOptions{After: from, Limit: min(opPageRead, opScanBudget-scanned+1)})
+		if err != nil {
+			return nil, err
+		}
 	next:
-		for _, op := range p.ops {
+		for i, kv := range page.KVs {
+			var r opRecord
+			if err := json.Unmarshal(kv.Value, &r); err != nil {
+				return nil, fmt.Errorf("cloudmap: operation record %s: %w", kv.Key, err)
+			}
+			after = strings.TrimPrefix(kv.Key, prefix)
+			scanned++
 			for _, f := range filters {
-				if !f(&op.rec) {
+				if !f(&r) {
+					if scanned >= opScanBudget && (i < len(page.KVs)-1 || page.More) {
+						out.NextToken = awsapi.PageToken(opTokenPrefix, after)
+						return out, nil
+					}
 					continue next
 				}
 			}
-			items = append(items, item{op.rec.ID, op.rec.Status, sortKeyTime(op.rec.CreateDate, op.rec.ID)})
+			out.Operations = append(out.Operations, OperationSummary{ID: str(r.ID), Status: str(r.Status)})
+			if len(out.Operations) == max || scanned >= opScanBudget {
+				if i < len(page.KVs)-1 || page.More {
+					out.NextToken = awsapi.PageToken(opTokenPrefix, after)
+				}
+				return out, nil
+			}
 		}
-	}); werr != nil {
-		return nil, werr
+		if !page.More {
+			return out, nil
+		}
 	}
-	page, tok, err := paginate(items, func(i item) string { return i.key }, in.MaxResults, 100, in.NextToken)
-	if err != nil {
-		return nil, err
-	}
-	out := &ListOperationsOutput{Operations: make([]OperationSummary, len(page)), NextToken: tok}
-	for i, it := range page {
-		out.Operations[i] = OperationSummary{ID: str(it.id), Status: str(it.status)}
-	}
-	return out, nil
 }
 
-// sortKeyTime orders by time, then ID.
-func sortKeyTime(ms int64, id string) string {
-	return strconv.FormatInt(ms+1e15, 10) + "/" + id
+// OperationsPage returns up to limit operations of an account and region,
+// newest first, from the one after the operation before (the newest when
+// empty), and whether older ones follow (for the console).
+func (b *Backend) OperationsPage(ctx context.Context, account, region, before string, limit int) ([]*Operation, bool, error) {
+	pk := partKey{account, region}
+	from := ""
+	if before != "" {
+		k, ok := pk.opKeyOf(before)
+		if !ok {
+			return nil, false, nil
+		}
+		// An operation that is gone was swept, and so were the older ones.
+		if _, err := b.store.Get(ctx, k); errors.Is(err, store.ErrNotFound) {
+			return nil, false, nil
+		} else if err != nil {
+			return nil, false, err
+		}
+		from = k
+	}
+	page, err := b.store.ListPage(ctx, pk.opPrefix(), store.PageOptions{After: from, Limit: limit, Reverse: true})
+	if err != nil {
+		return nil, false, err
+	}
+	out := make([]*Operation, 0, len(page.KVs))
+	for _, kv := range page.KVs {
+		var r opRecord
+		if err := json.Unmarshal(kv.Value, &r); err != nil {
+			return nil, false, fmt.Errorf("cloudmap: operation record %s: %w", kv.Key, err)
+		}
+		out = append(out, r.output(account))
+	}
+	return out, page.More, nil
 }
 
 func contains(list []string, s string) bool {

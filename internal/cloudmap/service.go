@@ -155,17 +155,20 @@ func (b *Backend) CreateService(ctx context.Context, in *CreateServiceInput) (*C
 	}
 	var out *CreateServiceOutput
 	var createdID string
-	err := b.update(ctx, pk, func(p *partition, t *txn) error {
+	tok := newOpToken("CreateService", "", token, hash)
+	err := b.updateTok(ctx, pk, tok, func(p *partition, t *txn, earlier *idemRecord) error {
 		ns, err := p.namespace(nsRef)
 		if err != nil {
 			return err
 		}
-		idem := p.idem[idemKey("CreateService", "", token)]
-		if token != "" && idem != nil {
-			if idem.Hash != hash {
+		if earlier != nil {
+			id, err := tok.answer(earlier, func(string) error {
 				return invalidInput("CreatorRequestId %s was already used for a different CreateService request", token)
+			})
+			if err != nil {
+				return err
 			}
-			if s := p.services[idem.Result]; s != nil {
+			if s := p.services[id]; s != nil {
 				out = &CreateServiceOutput{Service: p.serviceOutput(s)}
 				return nil
 			}
@@ -226,8 +229,13 @@ func (b *Backend) CreateService(ctx context.Context, in *CreateServiceInput) (*C
 		t.put(p.key.key(kindServiceName, ns.rec.ID, nameKey), id)
 		t.touch(p.key.key(kindNamespaceRev, ns.rec.ID))
 		t.touch(p.key.key(kindServiceRev, id))
-		if token != "" {
-			t.put(p.key.key(kindIdempotency, idemKey("CreateService", "", token)), &idemRecord{V: 1, Hash: hash, Result: id, At: rec.CreateDate})
+		if tok.key != "" {
+			// Conditional only on a new token: one whose service was
+			// deleted since may create another.
+			if earlier == nil {
+				t.cond(pk.idemKey(tok.key), 0)
+			}
+			t.putData(pk.idemKey(tok.key), &idemRecord{V: 1, Hash: hash, Result: id, At: rec.CreateDate})
 		}
 		out, createdID = nil, id
 		return nil

@@ -34,6 +34,10 @@ type domain struct {
 	// HealthCheckConfig: those the health checker probes (for the quota
 	// on them). Kept by Apply, under the view's write lock.
 	probed map[string]int
+	// legacy holds the operation and idempotency records found under
+	// keyRoot, for migrateOps.
+	legacyMu sync.Mutex
+	legacy   []store.KV
 }
 
 // view is the projection of every Cloud Map key.
@@ -111,8 +115,6 @@ type partition struct {
 	// instances holds the instance sets by service ID; a set may exist
 	// before its service is seen (store order) and outlive it briefly.
 	instances map[string]*instanceSet
-	ops       map[string]*operation
-	idem      map[string]*idemRecord
 	// nsAllRev is the ModRevision of the partition's nsrev/_all marker.
 	nsAllRev int64
 }
@@ -125,8 +127,6 @@ func newPartition(k partKey) *partition {
 		services:     map[string]*service{},
 		svcByName:    map[string]*service{},
 		instances:    map[string]*instanceSet{},
-		ops:          map[string]*operation{},
-		idem:         map[string]*idemRecord{},
 	}
 }
 
@@ -381,36 +381,14 @@ func (d *domain) applyEvent(p *partition, ev store.Event, kind string, rest []st
 		}
 		h.modRev = ev.KV.ModRevision
 		set.health[rest[1]] = h
-	case kindOperation:
-		_, id, _ := strings.Cut(rest[0], "/")
-		if old := p.ops[id]; old != nil && old.rec.Idem != "" {
-			delete(p.idem, old.rec.Idem)
+	case kindOperation, kindIdempotency:
+		// Written under this root before operations moved to opsRoot:
+		// migrateOps moves them.
+		if !del {
+			d.legacyMu.Lock()
+			d.legacy = append(d.legacy, ev.KV)
+			d.legacyMu.Unlock()
 		}
-		if del {
-			delete(p.ops, id)
-			return
-		}
-		op := &operation{modRev: ev.KV.ModRevision}
-		if !decode(&op.rec) {
-			return
-		}
-		p.ops[id] = op
-		if op.rec.Idem != "" {
-			p.idem[op.rec.Idem] = &idemRecord{V: 1, Hash: op.rec.Hash, Result: id, At: op.rec.CreateDate}
-		}
-	case kindIdempotency:
-		if del {
-			delete(p.idem, rest[0])
-			return
-		}
-		if len(ev.KV.Value) == 0 {
-			return // a lock (lockToken); the operation record holds the result
-		}
-		r := &idemRecord{}
-		if !decode(r) {
-			return
-		}
-		p.idem[rest[0]] = r
 	case kindNamespaceName, kindServiceName:
 		// Uniqueness indexes: the view derives them from the records.
 	default:
@@ -420,6 +398,6 @@ func (d *domain) applyEvent(p *partition, ev store.Event, kind string, rest []st
 
 // String is for debugging.
 func (p *partition) String() string {
-	return fmt.Sprintf("partition %s/%s: %d namespaces, %d services, %d ops", p.key.account, p.key.region,
-		len(p.namespaces), len(p.services), len(p.ops))
+	return fmt.Sprintf("partition %s/%s: %d namespaces, %d services", p.key.account, p.key.region,
+		len(p.namespaces), len(p.services))
 }

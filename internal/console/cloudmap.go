@@ -1,7 +1,6 @@
 package console
 
 import (
-	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -219,9 +218,8 @@ const (
 
 // operations serves GET /console/api/operations: a page of operations,
 // newest first, starting after the operation ?before= names (the first
-// page without it). next names the last operation of the page when more
-// follow. It reads through ListOperations and GetOperation, as a client of
-// the API would, in the scope's account and region.
+// page without it). next names the last operation of the page when older
+// ones follow. It reads a page of the store, whatever the number kept.
 func (c *Console) operations(w http.ResponseWriter, r *http.Request) {
 	s, aerr := scopeOf(r)
 	if aerr != nil {
@@ -237,41 +235,21 @@ func (c *Console) operations(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	ctx := callerCtx(r.Context(), s)
-	all := int32(math.MaxInt32) // the view's whole list, oldest first, in one call
-	list, err := c.cm.ListOperations(ctx, &cloudmap.ListOperationsInput{MaxResults: &all})
+	ops, more, err := c.cm.OperationsPage(r.Context(), s.account, s.region, r.URL.Query().Get("before"), limit)
 	if err != nil {
-		c.log.Warn("console: ListOperations", "err", err)
+		c.log.Warn("console: operations", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "Unavailable", "the operations could not be read; try again")
 		return
 	}
-	ids := make([]string, len(list.Operations))
-	for i, op := range list.Operations {
-		ids[len(ids)-1-i] = *op.ID // newest first
-	}
-	if before := r.URL.Query().Get("before"); before != "" {
-		i := slices.Index(ids, before)
-		if i < 0 {
-			ids = nil // expired since: nothing older to show from there
-		} else {
-			ids = ids[i+1:]
-		}
-	}
 	out := struct {
 		Operations []Operation `json:"operations"`
-		Total      int         `json:"total"`
 		Next       string      `json:"next,omitempty"`
-	}{Operations: []Operation{}, Total: len(list.Operations)}
-	for _, id := range ids {
-		if len(out.Operations) == limit {
-			out.Next = out.Operations[limit-1].ID
-			break
-		}
-		got, err := c.cm.GetOperation(ctx, &cloudmap.GetOperationInput{OperationID: &id})
-		if err != nil {
-			continue // expired between the two reads
-		}
-		out.Operations = append(out.Operations, operationOf(got.Operation))
+	}{Operations: make([]Operation, 0, len(ops))}
+	for _, op := range ops {
+		out.Operations = append(out.Operations, operationOf(op))
+	}
+	if more && len(out.Operations) > 0 {
+		out.Next = out.Operations[len(out.Operations)-1].ID
 	}
 	writeJSON(w, http.StatusOK, out)
 }

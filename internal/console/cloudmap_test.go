@@ -135,14 +135,10 @@ func TestOperations(t *testing.T) {
 	for {
 		var page struct {
 			Operations []Operation
-			Total      int
 			Next       string
 		}
 		e.getJSON(anonymous, "/console/api/operations?limit=3&before="+before, &page)
 		pages++
-		if page.Total != len(want) {
-			t.Errorf("operations total = %d; want %d", page.Total, len(want))
-		}
 		for _, op := range page.Operations {
 			if op.Status != "SUCCESS" || op.CreateDate == 0 {
 				t.Errorf("operation %+v; want SUCCESS with a creation date", op)

@@ -20,16 +20,14 @@ import (
 // CloudMap is the Cloud Map read model the console reads
 // (*cloudmap.Backend). The read methods and Subscribe's callback are
 // called from request goroutines and the view's goroutine, never with a
-// lock of the console held. ListOperations and GetOperation act in the
-// account and region of the awsapi.Caller in their context.
+// lock of the console held.
 type CloudMap interface {
 	Subscribe(fn func(rev int64, changes []cloudmap.Change))
 	Namespaces(fn func(cloudmap.NamespaceInfo))
 	Namespace(account, region, id string) (cloudmap.NamespaceInfo, bool)
 	Services(account, region, nsID string) []cloudmap.ServiceInfo
 	Service(account, region, id string) (cloudmap.ServiceInfo, []cloudmap.InstanceInfo, bool)
-	ListOperations(ctx context.Context, in *cloudmap.ListOperationsInput) (*cloudmap.ListOperationsOutput, error)
-	GetOperation(ctx context.Context, in *cloudmap.GetOperationInput) (*cloudmap.GetOperationOutput, error)
+	OperationsPage(ctx context.Context, account, region, before string, limit int) ([]*cloudmap.Operation, bool, error)
 }
 
 var _ CloudMap = (*cloudmap.Backend)(nil)
@@ -200,14 +198,6 @@ func isAccountID(s string) bool {
 		}
 	}
 	return true
-}
-
-// callerCtx returns ctx carrying a caller in s's account and region, for
-// the Cloud Map operations (which act in their caller's partition).
-func callerCtx(ctx context.Context, s scope) context.Context {
-	c, _ := awsapi.CallerFrom(ctx)
-	c.Account, c.Region = s.account, s.region
-	return awsapi.WithCaller(ctx, c)
 }
 
 // apiError is an error answer: {"code": ..., "message": ...}.

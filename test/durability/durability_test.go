@@ -72,11 +72,12 @@ type proc struct {
 	url string
 }
 
-func start(t *testing.T, bin, dataDir string) *proc {
+func start(t *testing.T, bin, dataDir string, extra ...string) *proc {
 	t.Helper()
 	// DNS and xDS off: their default ports would collide between tests.
-	cmd := exec.Command(bin, "--api-addr", "127.0.0.1:0", "--dns-addr", "", "--xds-addr", "", "--data-dir", dataDir, "--log-format", "text", "--throttle", "off",
-		"--quota-instances-per-namespace", "100000")
+	args := append([]string{"--api-addr", "127.0.0.1:0", "--dns-addr", "", "--xds-addr", "", "--data-dir", dataDir, "--log-format", "text",
+		"--throttle", "off", "--quota-instances-per-namespace", "100000"}, extra...)
+	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

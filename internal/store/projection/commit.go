@@ -66,9 +66,24 @@ const MaxAttempts = 64
 // loop that loses MaxAttempts races returns an error wrapping
 // store.ErrConflict. The API layer maps all of them in one place.
 func (v *View[K, P, C]) Update(ctx context.Context, k K, decide func(p *P, t *Txn) error) error {
+	return v.UpdatePrepared(ctx, k, nil, decide)
+}
+
+// UpdatePrepared is Update with a step before every decision, outside the
+// view's lock: prepare may read the store for what decide needs and the
+// view does not hold (idempotency records, say). It runs again before each
+// retry, so it sees the write that made the last attempt lose; its error
+// ends the loop. A nil prepare is Update.
+func (v *View[K, P, C]) UpdatePrepared(ctx context.Context, k K, prepare func(ctx context.Context) error,
+	decide func(p *P, t *Txn) error) error {
 	for attempt := 1; ; attempt++ {
 		if err := v.follower.WaitCommitted(ctx, v.maxWait); err != nil {
 			return err
+		}
+		if prepare != nil {
+			if err := prepare(ctx); err != nil {
+				return err
+			}
 		}
 		var t Txn
 		v.mu.RLock()
