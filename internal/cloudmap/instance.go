@@ -161,8 +161,10 @@ func (b *Backend) RegisterInstance(ctx context.Context, in *RegisterInstanceInpu
 			t.put(p.key.key(kindHealth, svcID, instID), &healthRecord{V: 1, Status: init})
 		}
 		t.touch(p.key.key(kindServiceRev, svcID))
+		tok := newOpToken("RegisterInstance", svcID, token, hash)
+		p.lockToken(t, tok)
 		opID = p.newOperation(t, now, opRegisterInstance, map[string]string{targetInstance: instID, targetService: svcID},
-			newOpToken("RegisterInstance", svcID, token, hash), statusSuccess, "", "")
+			tok, statusSuccess, "", "")
 		return nil
 	})
 	if err != nil {

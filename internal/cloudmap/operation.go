@@ -110,9 +110,12 @@ func (p *partition) checkToken(op, scope, token, hash string) (*idemRecord, erro
 
 // lockToken makes the token unique in the store: the transaction fails if
 // another request with the same token committed first, and its retry then
-// finds that request's operation. Namespace calls take the lock; the
-// RegisterInstance hot path does not (a concurrent retry of the same
-// registration still conflicts on the instance key).
+// finds that request's operation. Namespace calls and RegisterInstance take
+// the lock: without it, another request with the same token (another
+// instance) sent to a process that has not yet seen the first one (another
+// server of a cluster, or at the same time) would be registered, and the
+// first request's retries answered DuplicateRequest. The sweep deletes the
+// lock with its operation.
 func (p *partition) lockToken(t *txn, tok opToken) {
 	if tok.key == "" {
 		return
