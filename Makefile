@@ -3,7 +3,7 @@ GO ?= go
 PYTHON ?= python3
 FUZZTIME ?= 10s
 
-.PHONY: build test test-go test-e2e test-python test-etcd test-browser soak fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds lint gen check-clean ci
+.PHONY: build test test-go test-e2e test-python test-etcd test-cluster test-browser soak fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds lint gen check-clean ci
 
 build:
 	$(GO) build -buildvcs=auto -o bin/mapmesh ./cmd/mapmesh
@@ -46,6 +46,13 @@ soak:
 # an embedded etcd only.
 test-etcd:
 	$(GO) test -race -tags etcd -count=1 -run '^TestCluster' ./internal/store/etcdstore/
+
+# Cluster mode end to end (test/cluster): real mapmesh processes on a
+# 3-member etcd cluster of processes; registrations seen across servers,
+# probes owned by one live server, etcd members killed under load, etcd
+# without a quorum. About two minutes.
+test-cluster:
+	$(GO) test -tags etcd -count=1 -timeout 15m -v ./test/cluster
 
 # Each fuzz target runs briefly; a crasher fails the build and is written to
 # testdata/fuzz for a regression test.
