@@ -3,7 +3,7 @@ GO ?= go
 PYTHON ?= python3
 FUZZTIME ?= 10s
 
-.PHONY: build test test-go test-e2e test-python test-etcd test-cluster test-browser soak fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds lint gen check-clean ci
+.PHONY: build test test-go test-e2e test-python test-etcd test-cluster test-browser soak fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds bench-cluster lint gen check-clean ci
 
 build:
 	$(GO) build -buildvcs=auto -o bin/mapmesh ./cmd/mapmesh
@@ -85,6 +85,9 @@ bench-health:
 
 bench-xds:
 	test/bench/xds.sh
+
+bench-cluster:
+	test/bench/cluster.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
