@@ -169,17 +169,13 @@ measure() {
 		-duration "$duration" -warmup "$warmup" -server-pid "$pid" -json "$@" >"$work/$name.json"
 }
 
-# --- bolt -----------------------------------------------------------------
+# Everything starts first; then each measurement runs on bolt and on etcd
+# back to back, so that both see the same background load on this shared
+# machine. The idle side costs little: the bolt server does nothing, the
+# etcd servers ask etcd for progress now and then.
 start_mapmesh bolt
 bolt_url=$url bolt_pid=$spawned
-seed "$bolt_url"
-measure bolt-discover "$bolt_url" "$bolt_pid" discover -service svc100 -expect 100
-measure bolt-register "$bolt_url" "$bolt_pid" register -service svcreg
-measure bolt-register-high "$bolt_url" "$bolt_pid" register -service svcreg -c "$high"
-rss "$bolt_pid" >"$work/bolt.rss"
-stop "$bolt_pid"
 
-# --- etcd -----------------------------------------------------------------
 ports=()
 for _ in 1 2 3 4 5 6; do ports+=("$(free_port)"); done
 initial="m0=http://127.0.0.1:${ports[1]},m1=http://127.0.0.1:${ports[3]},m2=http://127.0.0.1:${ports[5]}"
@@ -203,6 +199,7 @@ start_mapmesh a --store etcd --etcd-endpoints "$endpoints" --node-id a
 a_url=$url a_pid=$spawned
 start_mapmesh b --store etcd --etcd-endpoints "$endpoints" --node-id b
 b_url=$url b_pid=$spawned
+seed "$bolt_url"
 seed "$a_url"
 
 # etcd_measure NAME ARGS...: measure, and the members' CPU over the run.
@@ -213,9 +210,14 @@ etcd_measure() {
 	measure "$name" "$@"
 	echo $(($(ticks "${members[@]}") - before)) >"$work/$name.etcd-ticks"
 }
+measure bolt-discover "$bolt_url" "$bolt_pid" discover -service svc100 -expect 100
 etcd_measure etcd-discover "$a_url" "$a_pid" discover -service svc100 -expect 100
+measure bolt-register "$bolt_url" "$bolt_pid" register -service svcreg
 etcd_measure etcd-register "$a_url" "$a_pid" register -service svcreg
+measure bolt-register-high "$bolt_url" "$bolt_pid" register -service svcreg -c "$high"
 etcd_measure etcd-register-high "$a_url" "$a_pid" register -service svcreg -c "$high"
+rss "$bolt_pid" >"$work/bolt.rss"
+stop "$bolt_pid"
 
 log "== etcd-register-both (a and b at once)"
 before=$(ticks "${members[@]}")
@@ -352,8 +354,11 @@ section = "\n".join([
     "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     *rows,
     "",
-    f"- DiscoverInstances on etcd: {fmt(ratio(ed, bd), '.2f')}x bolt's req/s. Reads are answered from the"
-    " server's in-memory projection, whatever the store.",
+    f"- DiscoverInstances on etcd: {fmt(ratio(ed, bd), '.2f')}x bolt's req/s, at"
+    f" {fmt(ed and ed.get('server_cpu_us_per_req'), ',.0f')} µs of server CPU per request against bolt's"
+    f" {fmt(bd and bd.get('server_cpu_us_per_req'), ',.0f')}: reads are answered from the server's in-memory"
+    " projection, whatever the store (on this shared machine, req/s moves more between runs than CPU per"
+    " request).",
     f"- RegisterInstance on etcd: {fmt(ratio(er, br), '.2f')}x bolt's req/s through one server"
     f" ({fmt(ratio(erh, brh), '.2f')}x with c={high}), {fmt(ratio(both, br), '.2f')}x through both servers at once."
     " A write is acknowledged once etcd has it on a quorum (the leader's and a follower's fsync, and a round trip"
