@@ -176,7 +176,17 @@ func TestMembershipLeaseLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	before := watchers(t)
+	// The membership's watch starts after Join returns.
+	waitWatchers := func(cond func(float64) bool) float64 {
+		deadline := time.Now().Add(5 * time.Second)
+		n := watchers(t)
+		for !cond(n) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			n = watchers(t)
+		}
+		return n
+	}
+	before := waitWatchers(func(n float64) bool { return n > 0 })
 	for round := range 3 {
 		resp, err := cli.Get(ctx, "/lost.members/node-0")
 		if err != nil || len(resp.Kvs) != 1 {
@@ -198,8 +208,8 @@ func TestMembershipLeaseLost(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	time.Sleep(500 * time.Millisecond) // a watch ended is counted off asynchronously
-	if after := watchers(t); after != before {
+	// A watch that ended is counted off asynchronously.
+	if after := waitWatchers(func(n float64) bool { return n == before }); after != before {
 		t.Errorf("etcd serves %v watches after 3 lost leases; want %v, as before", after, before)
 	}
 	leases, err := cli.Leases(ctx)
