@@ -50,7 +50,7 @@ test-etcd:
 # Cluster mode end to end (test/cluster): real mapmesh processes on a
 # 3-member etcd cluster of processes; registrations seen across servers,
 # probes owned by one live server, etcd members killed under load, etcd
-# without a quorum. About two minutes.
+# without a quorum. Three minutes or so (2.5-3 on a busy 2-CPU machine).
 test-cluster:
 	$(GO) test -tags etcd -count=1 -timeout 15m -v ./test/cluster
 

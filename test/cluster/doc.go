@@ -17,5 +17,5 @@
 //
 // They need -tags etcd (make test-cluster): they build the mapmesh binary
 // (or use MAPMESH_BIN) and etcd's member program (which fsyncs, as etcd
-// does), and run for about two and a half minutes.
+// does), and run for about three minutes.
 package cluster
