@@ -287,3 +287,51 @@ func TestRegisterPayloadIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestVisibility: writes through one server, each read back through
+// another that shows it only after a few reads.
+func TestVisibility(t *testing.T) {
+	var mu sync.Mutex
+	pending := map[string]int{} // instance -> reads left before it shows
+	writer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in registerInput
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &in); err != nil || r.Header.Get("X-Amz-Target") != targetPrefix+"RegisterInstance" {
+			t.Errorf("writer got %s %s", r.Header.Get("X-Amz-Target"), body)
+		}
+		mu.Lock()
+		pending[in.InstanceId] = 3
+		mu.Unlock()
+		fmt.Fprint(w, `{"OperationId":"op"}`)
+	}))
+	defer writer.Close()
+	reads := 0
+	reader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ ServiceId, InstanceId string }
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &in); err != nil || r.Header.Get("X-Amz-Target") != targetPrefix+"GetInstance" || in.ServiceId != "srv-x" {
+			t.Errorf("reader got %s %s", r.Header.Get("X-Amz-Target"), body)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		reads++
+		left, ok := pending[in.InstanceId]
+		if !ok || left > 0 {
+			pending[in.InstanceId] = left - 1
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"__type":"InstanceNotFound","message":"no"}`)
+			return
+		}
+		fmt.Fprint(w, `{"Instance":{"Id":"x"}}`)
+	}))
+	defer reader.Close()
+	wc := newClient(writer.URL, "", "us-east-1", testAccessKey, testSecretKey, 1, 5*time.Second)
+	rc := newClient(reader.URL, "", "us-east-1", testAccessKey, testSecretKey, 1, 5*time.Second)
+	res, err := measureVisibility(context.Background(), wc, rc, "srv-x", 5, time.Millisecond, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Writes != 5 || reads != 20 || res.Latency.P50 < 3*res.PollMS || res.Latency.Max < res.Latency.P50 {
+		t.Errorf("measureVisibility = %+v after %d reads; want 5 writes, 4 reads each, latency at least 3 polls", res, reads)
+	}
+}

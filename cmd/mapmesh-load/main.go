@@ -9,6 +9,7 @@
 //	mapmesh-load register -endpoint URL -namespace NS -service SVC [load flags]
 //	mapmesh-load revision -endpoint URL -namespace NS -service SVC [load flags]
 //	mapmesh-load watch    -endpoint URL -namespace NS -service SVC [-n 10000 -server-pid PID]
+//	mapmesh-load visibility -endpoint URL -read-endpoint URL2 -namespace NS -service SVC [-n 200]
 //	mapmesh-load stub     -listen 127.0.0.1:0 (-body-file F | -endpoint URL -namespace NS -service SVC)
 //
 // Every request is SigV4-signed with static fake credentials. c workers each
@@ -18,6 +19,10 @@
 // from /proc and reported per request: on a shared, noisy machine that is the
 // figure to trust. stub answers every POST with one canned body and does no
 // other work: driving it with the same client gives the client-bound ceiling.
+// visibility registers one instance at a time through one server of a
+// cluster and reads each back through another (GetInstance every -poll)
+// until it shows: the time from a write's acknowledgement to its being
+// visible elsewhere.
 package main
 
 import (
@@ -43,13 +48,14 @@ var commands = []struct {
 	{"register", "load: RegisterInstance, a new instance per request", runRegister},
 	{"revision", "load: DiscoverInstancesRevision", runRevision},
 	{"watch", "hold N blocking discovery queries, register once, time the answers", runWatch},
+	{"visibility", "RegisterInstance on one server, then GetInstance on another until it shows", runVisibility},
 	{"stub", "serve a canned answer to every POST (the client-bound ceiling)", runStub},
 }
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: mapmesh-load <command> [flags]   (mapmesh-load <command> -h for flags)")
 	for _, c := range commands {
-		fmt.Fprintf(os.Stderr, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", c.name, c.summary)
 	}
 }
 

@@ -141,20 +141,25 @@ func (m *Membership) set(ids []string) {
 
 // run keeps the lease alive and follows the members until ctx ends. When
 // the lease is lost (etcd unreachable for longer than the TTL), it joins
-// again once it can; meanwhile it keeps the last members it knew.
+// again once it can; meanwhile it keeps the last members it knew. Each
+// round's keepalive and watch end with the round (once a new lease holds
+// the key): a lost lease leaves nothing behind.
 func (m *Membership) run(ctx context.Context, lease clientv3.LeaseID, rev int64) {
 	defer close(m.done)
 	for ctx.Err() == nil {
-		ka, err := m.cli.KeepAlive(ctx, lease)
+		rctx, endRound := context.WithCancel(ctx)
+		ka, err := m.cli.KeepAlive(rctx, lease)
 		if err == nil {
-			watch := m.cli.Watch(ctx, m.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-			lease, rev = m.follow(ctx, ka, watch, lease, rev)
+			watch := m.cli.Watch(rctx, m.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+			lease, rev = m.follow(rctx, ka, watch, lease, rev)
 		}
 		if ctx.Err() != nil {
+			endRound()
 			return
 		}
 		select {
 		case <-ctx.Done():
+			endRound()
 			return
 		case <-time.After(time.Second):
 		}
@@ -166,6 +171,7 @@ func (m *Membership) run(ctx context.Context, lease clientv3.LeaseID, rev int64)
 		} else {
 			m.log.Warn("cluster: cannot rejoin yet", "err", err)
 		}
+		endRound()
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -144,4 +145,78 @@ func TestMembership(t *testing.T) {
 		t.Fatal("a member that left was still counted")
 	}
 	check(t, ms)
+}
+
+// watchers returns how many watches the embedded etcd serves (its
+// etcd_debugging_mvcc_watcher_total gauge).
+func watchers(t *testing.T) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "etcd_debugging_mvcc_watcher_total" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("etcd_debugging_mvcc_watcher_total not found")
+	return 0
+}
+
+// TestMembershipLeaseLost: a member whose lease is lost (here revoked, as
+// when etcd could not be reached for longer than the TTL) joins again with
+// a new lease, and leaves nothing of its old membership behind: no watch,
+// no lease kept alive.
+func TestMembershipLeaseLost(t *testing.T) {
+	ctx := context.Background()
+	cli := client(t)
+	m, err := Join(ctx, cli, "/lost.members/", "node-0", 2*time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// The membership's watch starts after Join returns.
+	waitWatchers := func(cond func(float64) bool) float64 {
+		deadline := time.Now().Add(5 * time.Second)
+		n := watchers(t)
+		for !cond(n) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			n = watchers(t)
+		}
+		return n
+	}
+	before := waitWatchers(func(n float64) bool { return n > 0 })
+	for round := range 3 {
+		resp, err := cli.Get(ctx, "/lost.members/node-0")
+		if err != nil || len(resp.Kvs) != 1 {
+			t.Fatalf("round %d: membership key: %v, %v", round, resp, err)
+		}
+		lease := clientv3.LeaseID(resp.Kvs[0].Lease)
+		if _, err := cli.Revoke(ctx, lease); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, err := cli.Get(ctx, "/lost.members/node-0")
+			if err == nil && len(resp.Kvs) == 1 && clientv3.LeaseID(resp.Kvs[0].Lease) != lease {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: not joined again with a new lease after 10s", round)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// A watch that ended is counted off asynchronously.
+	if after := waitWatchers(func(n float64) bool { return n == before }); after != before {
+		t.Errorf("etcd serves %v watches after 3 lost leases; want %v, as before", after, before)
+	}
+	leases, err := cli.Leases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(leases.Leases); n != 1 {
+		t.Errorf("%d leases after 3 lost leases; want 1, the membership's", n)
+	}
 }

@@ -7,7 +7,9 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mapmesh/mapmesh/internal/appmesh"
 	"github.com/mapmesh/mapmesh/internal/cloudmap"
@@ -19,8 +21,23 @@ type fakeCheck struct{ err error }
 
 func (f fakeCheck) Check(context.Context) error { return f.err }
 
+// silentStore is a store that does not answer: its check waits until the
+// request's bound.
+type silentStore struct{}
+
+func (silentStore) Check(ctx context.Context) error {
+	<-ctx.Done()
+	return fmt.Errorf("etcdstore: rev: %w", ctx.Err())
+}
+
+// askedCheck records that it was asked.
+type askedCheck struct{ asked *atomic.Bool }
+
+func (c askedCheck) Check(context.Context) error { c.asked.Store(true); return nil }
+
 // TestHealthHandler: GET /_mapmesh/health says ok only when every
-// projection keeps up, and names the ones that stopped or lag.
+// projection keeps up, and names the ones that stopped or lag, or the store
+// when it does not answer.
 func TestHealthHandler(t *testing.T) {
 	get := func(parts map[string]checker) (int, string) {
 		rec := httptest.NewRecorder()
@@ -33,6 +50,23 @@ func TestHealthHandler(t *testing.T) {
 	code, body := get(map[string]checker{"a": fakeCheck{}, "b": fakeCheck{fmt.Errorf("b: %w", projection.ErrBehind)}})
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "b: ") || strings.Contains(body, "a: ") {
 		t.Errorf("health with b behind = %d %q; want 503 naming b only", code, body)
+	}
+
+	// A store that does not answer (etcd without a quorum) is named as
+	// such, once: the projections that compare themselves with it are not
+	// asked (they would wait for it too), the listeners are.
+	var viewAsked, listenerAsked atomic.Bool
+	start := time.Now()
+	code, body = get(map[string]checker{storePart: silentStore{}, "cloudmap": followsStore{askedCheck{&viewAsked}},
+		"dns": askedCheck{&listenerAsked}})
+	took := time.Since(start)
+	want := "store: does not answer within 2s\ncloudmap: unknown: the store does not answer\n"
+	if code != http.StatusServiceUnavailable || body != want || viewAsked.Load() || !listenerAsked.Load() {
+		t.Errorf("readiness with a silent store = %d %q (projection asked: %v, listener asked: %v); want 503 %q, the listener asked",
+			code, body, viewAsked.Load(), listenerAsked.Load(), want)
+	}
+	if took > healthCheckTimeout+time.Second {
+		t.Errorf("readiness with a silent store answered after %v; want about %v", took, healthCheckTimeout)
 	}
 
 	// Real backends whose store closes under them: their followers stop.

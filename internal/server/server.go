@@ -320,8 +320,8 @@ func Run(ctx context.Context, cfg Config) error {
 	// Readiness: the store answers, the projections keep up with it, and
 	// DNS and xDS listen (once they do; see below).
 	var dnsUp, xdsUp atomic.Bool
-	ready := map[string]checker{"store": checkFunc(func(ctx context.Context) error { _, err := st.Rev(ctx); return err }),
-		"cloudmap": cm, "appmesh": am}
+	ready := map[string]checker{storePart: checkFunc(func(ctx context.Context) error { _, err := st.Rev(ctx); return err }),
+		"cloudmap": followsStore{cm}, "appmesh": followsStore{am}}
 	if cfg.DNSAddr != "" {
 		ready["dns"] = listening(&dnsUp)
 	}
@@ -496,20 +496,47 @@ func listening(up *atomic.Bool) checker {
 	})
 }
 
-// healthCheckTimeout bounds how long a health request waits for a lagging
-// projection before it reports it behind.
+// healthCheckTimeout bounds how long a health request waits for the store
+// and for a lagging projection.
 const healthCheckTimeout = 2 * time.Second
+
+// storePart is the name of the store's part of readiness.
+const storePart = "store"
+
+// followsStore marks a part of readiness that compares itself with the
+// store's current revision (a projection): while the store does not
+// answer, it cannot be judged, and is not asked.
+type followsStore struct{ checker }
 
 // healthHandler serves GET /readyz (and its older name
 // /_mapmesh/health): 200 "ok" when every part is ready (the store answers,
 // every projection reflects the store's current revision, DNS and xDS
-// listen), else 503 with one line per part that is not.
+// listen), else 503 with one line per part that is not. The store is asked
+// first; when it does not answer, the projections are reported as unknown
+// instead of waiting for it too.
 func healthHandler(parts map[string]checker) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), healthCheckTimeout)
 		defer cancel()
 		var bad []string
+		var storeErr error
+		if c, ok := parts[storePart]; ok {
+			if storeErr = c.Check(ctx); storeErr != nil {
+				msg := "does not answer: " + storeErr.Error()
+				if errors.Is(storeErr, context.DeadlineExceeded) {
+					msg = fmt.Sprintf("does not answer within %v", healthCheckTimeout)
+				}
+				bad = append(bad, storePart+": "+msg)
+			}
+		}
 		for _, name := range slices.Sorted(maps.Keys(parts)) {
+			if name == storePart {
+				continue
+			}
+			if _, ok := parts[name].(followsStore); ok && storeErr != nil {
+				bad = append(bad, name+": unknown: the store does not answer")
+				continue
+			}
 			err := parts[name].Check(ctx)
 			if errors.Is(err, context.DeadlineExceeded) {
 				err = fmt.Errorf("behind: has not reached the store's revision within %v", healthCheckTimeout)

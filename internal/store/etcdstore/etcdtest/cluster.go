@@ -102,16 +102,30 @@ func (c *Cluster) Kill(i int) {
 // serves.
 func (c *Cluster) Restart(i int) {
 	c.t.Helper()
-	m := c.members[i]
-	if m.cmd != nil {
-		c.t.Fatalf("etcdtest: member %d is running", i)
-	}
+	c.RestartMembers(i)
+}
+
+// RestartMembers starts the stopped members is at once, each on its data
+// directory, and waits until all serve. A member serves only once the
+// cluster has a leader: a cluster that lost its quorum needs enough of its
+// members back together.
+func (c *Cluster) RestartMembers(is ...int) {
+	c.t.Helper()
 	var initial []string
 	for _, o := range c.members {
 		initial = append(initial, o.name+"="+o.peerURL)
 	}
-	if err := <-c.start(m, strings.Join(initial, ",")); err != nil {
-		c.t.Fatalf("etcdtest: restart member %d: %v", i, err)
+	ready := make([]<-chan error, len(is))
+	for k, i := range is {
+		if c.members[i].cmd != nil {
+			c.t.Fatalf("etcdtest: member %d is running", i)
+		}
+		ready[k] = c.start(c.members[i], strings.Join(initial, ","))
+	}
+	for k, r := range ready {
+		if err := <-r; err != nil {
+			c.t.Fatalf("etcdtest: restart member %d: %v", is[k], err)
+		}
 	}
 }
 
