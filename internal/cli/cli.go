@@ -1,6 +1,6 @@
 // Package cli is mapmesh's command line: the subcommands (serve, the
-// default; version; snapshot save and restore), their flags and their exit
-// statuses. cmd/mapmesh only calls Main.
+// default; version; snapshot save and restore; import), their flags and
+// their exit statuses. cmd/mapmesh only calls Main.
 package cli
 
 import (
@@ -43,6 +43,7 @@ Usage:
   mapmesh version                               print the version
   mapmesh snapshot save [--endpoint URL] FILE   save a running server's state to FILE
   mapmesh snapshot restore --data-dir DIR FILE  create a data directory from FILE
+  mapmesh import -f FILE|DIR [--dry-run]        make App Mesh controller manifests' resources on a server
   mapmesh help                                  this text
 `
 
@@ -71,6 +72,8 @@ func Main(e Env) int {
 		return exitOK
 	case "snapshot":
 		return snapshot(e, args)
+	case "import":
+		return importManifests(e, args)
 	case "help", "-h", "--help":
 		fmt.Fprint(e.Stdout, usage)
 		return exitOK
