@@ -3,7 +3,7 @@ GO ?= go
 PYTHON ?= python3
 FUZZTIME ?= 10s
 
-.PHONY: build test test-go test-e2e test-python test-etcd test-cluster test-browser soak fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds bench-cluster lint gen check-clean ci
+.PHONY: build test test-go test-e2e test-python test-js test-endpoints test-etcd test-cluster test-browser soak fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds bench-cluster lint gen check-clean ci
 
 build:
 	$(GO) build -buildvcs=auto -o bin/mapmesh ./cmd/mapmesh
@@ -24,6 +24,30 @@ test-e2e: build
 
 test-python: build
 	MAPMESH_BIN=$(CURDIR)/bin/mapmesh $(PYTHON) -m unittest discover -s test/python -v
+
+# The AWS SDK for JavaScript v3 against the built binary: node's test
+# runner (node 20+) on test/js, with the packages pinned in
+# test/js/package-lock.json (npm ci fetches them from the npm registry).
+test-js: build
+	cd test/js && npm ci --no-audit --no-fund
+	cd test/js && MAPMESH_BIN=$(CURDIR)/bin/mapmesh node --test
+
+# The endpoint forms that need no client option (README, "The data- host
+# prefix"), each client resolving names its own way, inside mount and
+# network namespaces of their own (test/netns/run; needs root and
+# unshare): Go with cgo and without, boto3 and the AWS CLI, the JavaScript
+# SDK. The *.localhost form needs nss-myhostname (Debian:
+# libnss-myhostname, or its library in MAPMESH_NSS_DIR); without it, those
+# cases skip.
+NETNS = MAPMESH_BIN=$(CURDIR)/bin/mapmesh $(CURDIR)/test/netns/run
+test-endpoints: build
+	$(GO) test -c -o bin/sdk.test ./test/sdk
+	CGO_ENABLED=0 $(GO) test -c -o bin/sdk-nocgo.test ./test/sdk
+	$(NETNS) bin/sdk.test -test.run '^TestSystemResolver$$' -test.v
+	$(NETNS) bin/sdk-nocgo.test -test.run '^TestSystemResolver$$' -test.v
+	$(NETNS) $(PYTHON) -m unittest discover -s test/python -p test_endpoints.py -v
+	cd test/js && npm ci --no-audit --no-fund
+	cd test/js && $(NETNS) node --test
 
 # The web console driven in headless Chromium (Debian's chromium package;
 # the tests skip without /usr/bin/chromium). Screenshots go to

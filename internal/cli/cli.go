@@ -1,6 +1,6 @@
 // Package cli is mapmesh's command line: the subcommands (serve, the
-// default; version; snapshot save and restore; proxy-config), their flags
-// and their exit statuses. cmd/mapmesh only calls Main.
+// default; version; snapshot save and restore; proxy-config; import),
+// their flags and their exit statuses. cmd/mapmesh only calls Main.
 package cli
 
 import (
@@ -45,6 +45,7 @@ Usage:
   mapmesh snapshot restore --data-dir DIR FILE  create a data directory from FILE
   mapmesh proxy-config [--endpoint URL] [--format json|table] NODE [listeners|routes|clusters|endpoints|all]
                                                 print the Envoy configuration a running server serves NODE
+  mapmesh import -f FILE|DIR [--dry-run]        make App Mesh controller manifests' resources on a server
   mapmesh help                                  this text
 `
 
@@ -75,6 +76,8 @@ func Main(e Env) int {
 		return snapshot(e, args)
 	case "proxy-config":
 		return proxyConfig(e, args)
+	case "import":
+		return importManifests(e, args)
 	case "help", "-h", "--help":
 		fmt.Fprint(e.Stdout, usage)
 		return exitOK

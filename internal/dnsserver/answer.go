@@ -123,7 +123,7 @@ func (s *Server) answer(m *dns.Msg, q dns.Question) {
 	}
 	v := s.view.Load()
 	lname := lower(q.Name)
-	l := v.find(lname)
+	l := s.find(v, lname)
 	if l.zone == nil {
 		m.Rcode = dns.RcodeRefused
 		return
@@ -156,8 +156,25 @@ func (s *Server) answer(m *dns.Msg, q dns.Question) {
 				for _, rr := range l.zone.ns {
 					m.Answer = append(m.Answer, withOwner(rr, owner))
 				}
+				if l.node != nil {
+					for _, set := range l.node.sets {
+						for _, e := range set.pick(buf[:0], now) {
+							m.Answer = append(m.Answer, withOwner(e.rr, owner))
+						}
+					}
+				}
 			default:
-				m.Ns = append(m.Ns, negSOA(l.zone, owner))
+				var set *rrset
+				if l.node != nil {
+					set = l.node.set(q.Qtype)
+				}
+				if set == nil {
+					m.Ns = append(m.Ns, negSOA(l.zone, owner))
+					break
+				}
+				for _, e := range set.pick(buf[:0], now) {
+					m.Answer = append(m.Answer, withOwner(e.rr, owner))
+				}
 			}
 		case l.node == nil && l.exists: // empty non-terminal: NODATA
 			m.Ns = append(m.Ns, negSOA(l.zone, owner))
@@ -196,11 +213,21 @@ func (s *Server) answer(m *dns.Msg, q dns.Question) {
 		seen[hop+1] = target
 		// Follow a CNAME that stays inside our zones (RFC 1034 4.3.2);
 		// the answer's code is then the target's (RFC 6604).
-		if l = v.find(target); l.zone == nil {
+		if l = s.find(v, target); l.zone == nil {
 			return
 		}
 		owner = target
 	}
+}
+
+// find resolves a lowercase FQDN: in the self names first, then in v.
+func (s *Server) find(v *view, name string) lookup {
+	if s.self != nil {
+		if l := s.self.find(name); l.zone != nil {
+			return l
+		}
+	}
+	return v.find(name)
 }
 
 // negSOA returns the SOA for the authority section of a negative answer

@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"context"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -43,6 +44,9 @@ type envOptions struct {
 	noListen          bool
 	// maxTCP is the server's MaxTCPConnections.
 	maxTCP int
+	// selfNames and selfAddrs are the server's SelfNames and SelfAddrs.
+	selfNames []string
+	selfAddrs []netip.Addr
 }
 
 func newEnv(t testing.TB, o envOptions) *testEnv {
@@ -63,7 +67,7 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 	}
 	e := &testEnv{t: t, st: st, cm: cm, clock: o.clock,
 		ctx: awsapi.WithCaller(context.Background(), awsapi.Caller{Account: testAccount, Region: testRegion})}
-	e.srv = New(cm, Config{Now: now, MaxTCPConnections: o.maxTCP})
+	e.srv = New(cm, Config{Now: now, MaxTCPConnections: o.maxTCP, SelfNames: o.selfNames, SelfAddrs: o.selfAddrs})
 	if !o.noListen {
 		if err := e.srv.Listen("127.0.0.1:0"); err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -54,7 +55,13 @@ type Config struct {
 	// (DefaultMaxTCPConnections when 0; negative: no bound). Further
 	// connections wait in the kernel's accept queue until one closes.
 	MaxTCPConnections int
-	Logger            *slog.Logger
+	// SelfNames are names answered with SelfAddrs (A and AAAA records,
+	// TTL 60), each the apex of a zone of its own, ahead of every
+	// namespace: mapmesh's own names, for clients that resolve through
+	// it. Names CheckSelfName refuses are left out.
+	SelfNames []string
+	SelfAddrs []netip.Addr
+	Logger    *slog.Logger
 }
 
 // Server answers DNS queries for the DNS namespaces of a Source. New builds
@@ -64,6 +71,7 @@ type Server struct {
 	now     func() time.Time
 	log     *slog.Logger
 	view    atomic.Pointer[view]
+	self    *view // the self names (nil: none); never changes
 	b       *builder
 	metrics Metrics
 	cancel  context.CancelFunc
@@ -80,7 +88,8 @@ type Server struct {
 // New subscribes to src, builds the first view from it, and keeps the view
 // current until Close. It does not listen: see Listen.
 func New(src Source, cfg Config) *Server {
-	s := &Server{now: cfg.Now, log: cfg.Logger, done: make(chan struct{}), maxTCP: cfg.MaxTCPConnections}
+	s := &Server{now: cfg.Now, log: cfg.Logger, done: make(chan struct{}), maxTCP: cfg.MaxTCPConnections,
+		self: newSelfView(cfg.SelfNames, cfg.SelfAddrs)}
 	if s.maxTCP == 0 {
 		s.maxTCP = DefaultMaxTCPConnections
 	}

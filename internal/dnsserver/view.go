@@ -27,6 +27,9 @@ type zone struct {
 	// (min of its TTL and MINIMUM, RFC 2308) for the authority section.
 	soa, neg *dns.SOA
 	ns       []dns.RR // apex NS
+	// apex holds the records at the apex besides SOA and NS: only the
+	// self names have any (see self.go).
+	apex *node
 	// services are the services that have at least one record, by
 	// lowercase relative name ("web", "_http._tcp").
 	services map[string]*svcNode
@@ -222,7 +225,8 @@ func sample(dst []int, n, k int) []int {
 type lookup struct {
 	zone *zone // nil: outside every zone
 	// node is the name's records; nil with exists set is an empty
-	// non-terminal or the apex, nil without exists is NXDOMAIN.
+	// non-terminal or the apex, nil without exists is NXDOMAIN. At the
+	// apex it holds the records besides SOA and NS, if any.
 	node   *node
 	apex   bool
 	exists bool
@@ -235,7 +239,7 @@ func (v *view) find(name string) lookup {
 		return lookup{}
 	}
 	if len(name) == len(z.name) {
-		return lookup{zone: z, apex: true, exists: true}
+		return lookup{zone: z, node: z.apex, apex: true, exists: true}
 	}
 	rel := name[:len(name)-len(z.name)-1] // without the dot before the zone
 	// The longest service name that is a suffix of rel and holds the

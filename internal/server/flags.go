@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -30,6 +31,21 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	c := &f.Config
 	fs.StringVar(&c.APIAddr, "api-addr", DefaultAPIAddr, "host:port of the AWS API (Cloud Map)")
 	fs.StringVar(&c.DNSAddr, "dns-addr", DefaultDNSAddr, "host:port of the DNS server (UDP and TCP) for DNS namespaces; empty disables it")
+	fs.StringVar(&c.DNSSelfName, "dns-self-name", "", "a name DNS answers with the API's address, as it does \"data-\" + the name (the host SDKs send DiscoverInstances to): use http://NAME:PORT as the endpoint where clients resolve through mapmesh")
+	fs.Func("dns-self-addr", "comma-separated IP addresses --dns-self-name answers with (default: the host of --api-addr, which must then be a specific address)", func(v string) error {
+		c.DNSSelfAddrs = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return err
+			}
+			c.DNSSelfAddrs = append(c.DNSSelfAddrs, a)
+		}
+		return nil
+	})
 	fs.StringVar(&c.XDSAddr, "xds-addr", DefaultXDSAddr, "host:port of the xDS control plane (ADS over gRPC) for Envoy and proxyless gRPC; empty disables it")
 	fs.StringVar(&c.XDSTLSCert, "xds-tls-cert", "", "PEM certificate (chain) to serve xDS over TLS with; needs --xds-tls-key")
 	fs.StringVar(&c.XDSTLSKey, "xds-tls-key", "", "PEM private key of --xds-tls-cert")

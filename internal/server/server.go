@@ -82,6 +82,13 @@ type Config struct {
 	// DNSReady, if set, is called with the DNS listen address once DNS
 	// serves (before Ready).
 	DNSReady func(dnsAddr net.Addr)
+	// DNSSelfName, if set, is a name DNS answers with DNSSelfAddrs, and
+	// so is "data-" + the name: the endpoint host for clients that
+	// resolve through mapmesh, and the host SDKs send DiscoverInstances
+	// to (its host prefix). DNSSelfAddrs defaults to the API listener's
+	// address, which must then be a specific one.
+	DNSSelfName  string
+	DNSSelfAddrs []netip.Addr
 	// XDSAddr is the host:port of the xDS control plane (ADS over gRPC);
 	// empty disables it. XDSTLSCert and XDSTLSKey, if set, are PEM files
 	// it serves TLS with. XDSReady, if set, is called with its listen
@@ -230,6 +237,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if !awsapi.ValidRegion(cfg.Region) {
 		return fmt.Errorf("server: --region %q is not a region name (lowercase words and a number, dash-separated, like us-east-1)", cfg.Region)
+	}
+	selfNames, err := dnsSelfNames(&cfg)
+	if err != nil {
+		return err
 	}
 	opened, err := openStore(ctx, &cfg, log)
 	if err != nil {
@@ -384,13 +395,25 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// DNS binds once the API port is ours, and serves before the API does.
 	if cfg.DNSAddr != "" {
-		ds := dnsserver.New(cm, dnsserver.Config{Logger: log})
+		selfAddrs := cfg.DNSSelfAddrs
+		if len(selfNames) > 0 && len(selfAddrs) == 0 {
+			a := ln.Addr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+			if a.IsUnspecified() {
+				ln.Close()
+				return fmt.Errorf("server: --dns-self-name needs --dns-self-addr: the API listens on every address (--api-addr %s), so it has no one address to answer with", cfg.APIAddr)
+			}
+			selfAddrs = []netip.Addr{a}
+		}
+		ds := dnsserver.New(cm, dnsserver.Config{Logger: log, SelfNames: selfNames, SelfAddrs: selfAddrs})
 		defer ds.Close() // before the backend and the store close
 		if err := ds.Listen(cfg.DNSAddr); err != nil {
 			ln.Close()
 			return fmt.Errorf("server: cannot serve DNS (--dns-addr %s; empty disables DNS): %w", cfg.DNSAddr, err)
 		}
 		log.Info("DNS listening", "dns_addr", ds.Addr().String())
+		if len(selfNames) > 0 {
+			log.Info("DNS answers for mapmesh itself", "names", strings.Join(selfNames, ","), "addrs", fmt.Sprint(selfAddrs))
+		}
 		registerDNSMetrics(reg, ds)
 		dnsUp.Store(true)
 		own = append(own, ds.Addr())
@@ -573,4 +596,25 @@ func snapshotHandler(st store.Store, log *slog.Logger) http.Handler {
 		}
 		log.Info("snapshot served", "revision", rev, "keys", len(kvs))
 	})
+}
+
+// dnsSelfNames returns the names DNS answers with mapmesh's own address
+// (Config.DNSSelfName and its data- twin), or nil.
+func dnsSelfNames(cfg *Config) ([]string, error) {
+	if cfg.DNSSelfName == "" {
+		if len(cfg.DNSSelfAddrs) > 0 {
+			return nil, errors.New("server: --dns-self-addr needs --dns-self-name")
+		}
+		return nil, nil
+	}
+	if cfg.DNSAddr == "" {
+		return nil, errors.New("server: --dns-self-name needs DNS (--dns-addr is empty)")
+	}
+	names := []string{strings.TrimSuffix(cfg.DNSSelfName, "."), "data-" + strings.TrimSuffix(cfg.DNSSelfName, ".")}
+	for _, n := range names {
+		if err := dnsserver.CheckSelfName(n); err != nil {
+			return nil, fmt.Errorf("server: --dns-self-name %q: %w", cfg.DNSSelfName, err)
+		}
+	}
+	return names, nil
 }
