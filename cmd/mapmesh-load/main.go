@@ -10,6 +10,10 @@
 //	mapmesh-load revision -endpoint URL -namespace NS -service SVC [load flags]
 //	mapmesh-load watch    -endpoint URL -namespace NS -service SVC [-n 10000 -server-pid PID]
 //	mapmesh-load stub     -listen 127.0.0.1:0 (-body-file F | -endpoint URL -namespace NS -service SVC)
+//	mapmesh-load populate -endpoint URL -instances N [-per-service 1000 -services-per-namespace 2 -c 16]
+//	mapmesh-load churn    -endpoint URL -instances N -pairs P [-c 16]
+//	mapmesh-load ops      -endpoint URL [-pages 20 -deep-depth 0 -walk-budget 1m]
+//	mapmesh-load ready    -endpoint URL [-since-ns T -namespace scale-0000 -service svc-00 -any-answer]
 //
 // Every request is SigV4-signed with static fake credentials. c workers each
 // send a request, read the whole answer, record the latency and repeat, until
@@ -18,6 +22,13 @@
 // from /proc and reported per request: on a shared, noisy machine that is the
 // figure to trust. stub answers every POST with one canned body and does no
 // other work: driving it with the same client gives the client-bound ceiling.
+//
+// The scale commands work on a deterministic layout: instance g is
+// i-<g in hex> in service svc-NN of HTTP namespace scale-NNNN, PerService
+// instances to a service. populate creates what is missing; churn
+// deregisters and registers again random instances of it (each call a
+// retained Cloud Map operation); ops times ListOperations pages; ready
+// times a (re)started server's first DiscoverInstances answer.
 package main
 
 import (
@@ -44,6 +55,10 @@ var commands = []struct {
 	{"revision", "load: DiscoverInstancesRevision", runRevision},
 	{"watch", "hold N blocking discovery queries, register once, time the answers", runWatch},
 	{"stub", "serve a canned answer to every POST (the client-bound ceiling)", runStub},
+	{"populate", "scale: create namespaces, services and N instances in the scale layout", runPopulate},
+	{"churn", "scale: deregister and register again P random instances of the layout", runChurn},
+	{"ops", "scale: time ListOperations pages (first, deep, filtered)", runOps},
+	{"ready", "scale: time a starting server's first DiscoverInstances answer", runReady},
 }
 
 func usage() {
@@ -150,12 +165,13 @@ func runDiscover(ctx context.Context, args []string) error {
 	maxResults := fs.Int("max-results", 1000, "MaxResults (1000 returns every instance of a seeded service)")
 	expect := fs.Int("expect", -1, "fail unless the first answer holds this many instances (-1: any)")
 	save := fs.String("save-body", "", "write the first answer to this `file` (a canned body for stub)")
+	health := fs.String("health-status", "", "HealthStatus to send (HEALTHY, UNHEALTHY, ALL, HEALTHY_OR_ELSE_ALL; empty: none)")
 	fs.Parse(args)
 	c, err := f.client(f.cfg.Concurrency)
 	if err != nil {
 		return err
 	}
-	in := discoverInput{NamespaceName: f.namespace, ServiceName: f.service, MaxResults: *maxResults}
+	in := discoverInput{NamespaceName: f.namespace, ServiceName: f.service, MaxResults: *maxResults, HealthStatus: *health}
 	p, err := discoverPayload(ctx, c, in, *expect, *save)
 	if err != nil {
 		return err
