@@ -401,6 +401,16 @@ func TestPopulateChurnOps(t *testing.T) {
 		t.Errorf("service = %+v; want 3 pages", k)
 	}
 
+	// A walk out of budget at once: the deep pages start at the top, and
+	// count the operations when they reach the end.
+	res, err = measureOps(ctx, c, opsConfig{Pages: 5, MaxResults: 1000, WalkBudget: 0})
+	if err != nil {
+		t.Fatalf("measureOps(no walk budget): %v", err)
+	}
+	if res.Walk.Pages != 0 || res.Walk.StoppedBy != "budget" || res.Retained == nil || *res.Retained != total {
+		t.Errorf("measureOps(no walk budget) walk %+v, retained %v; want no walk, %d counted by the deep pages", res.Walk, res.Retained, total)
+	}
+
 	// A walk to a depth stops there; the deep pages start at it.
 	res, err = measureOps(ctx, c, opsConfig{Pages: 2, MaxResults: 50, DeepDepth: 500, WalkBudget: time.Minute})
 	if err != nil {

@@ -451,7 +451,7 @@ target("data dir at most 800 MB with 300,000 instances after 150,000 churn pairs
 slow = [k for k in ("first", "follow", "deep", "service", "type") if k in kinds and kinds[k]["pages"]]
 worst = max(slow, key=lambda k: kinds[k]["p50_ms"])
 ok = all(kinds[k]["p50_ms"] <= 100 for k in slow) and retained >= 1_000_000
-how = "counted by walking the whole list" if retained_counted else "from the calls made; the walk did not reach the end"
+how = "counted by following NextToken to the end" if retained_counted else "from the calls made; the end of the list was not reached"
 got = (f"worst p50 {kinds[worst]['p50_ms']:,.1f} ms ({worst}) with {retained:,} operations retained ({how}); "
        f"deep pages from depth {kinds['deep']['start_depth']:,}")
 if retained < 1_000_000:
