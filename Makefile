@@ -3,7 +3,7 @@ GO ?= go
 PYTHON ?= python3
 FUZZTIME ?= 10s
 
-.PHONY: build test test-go test-e2e test-python test-js test-endpoints test-etcd test-cluster test-browser soak fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds bench-cluster lint gen check-clean ci
+.PHONY: build test test-go test-e2e test-python test-js test-endpoints test-etcd test-cluster test-browser soak fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds bench-cluster bench-scale lint gen check-clean ci
 
 build:
 	$(GO) build -buildvcs=auto -o bin/mapmesh ./cmd/mapmesh
@@ -113,6 +113,11 @@ bench-xds:
 
 bench-cluster:
 	test/bench/cluster.sh
+
+# 300,000 instances by default (BENCH_INSTANCES=1000000 for the million);
+# takes long. BENCH_QUICK=1 for a small run that only prints.
+bench-scale:
+	test/bench/scale.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -11,6 +11,10 @@
 //	mapmesh-load watch    -endpoint URL -namespace NS -service SVC [-n 10000 -server-pid PID]
 //	mapmesh-load visibility -endpoint URL -read-endpoint URL2 -namespace NS -service SVC [-n 200]
 //	mapmesh-load stub     -listen 127.0.0.1:0 (-body-file F | -endpoint URL -namespace NS -service SVC)
+//	mapmesh-load populate -endpoint URL -instances N [-per-service 1000 -services-per-namespace 2 -c 16]
+//	mapmesh-load churn    -endpoint URL -instances N -pairs P [-c 16]
+//	mapmesh-load ops      -endpoint URL [-pages 20 -deep-depth 0 -walk-budget 1m]
+//	mapmesh-load ready    -endpoint URL [-since-ns T -namespace scale-0000 -service svc-00 -any-answer]
 //
 // Every request is SigV4-signed with static fake credentials. c workers each
 // send a request, read the whole answer, record the latency and repeat, until
@@ -23,6 +27,13 @@
 // cluster and reads each back through another (GetInstance every -poll)
 // until it shows: the time from a write's acknowledgement to its being
 // visible elsewhere.
+//
+// The scale commands work on a deterministic layout: instance g is
+// i-<g in hex> in service svc-NN of HTTP namespace scale-NNNN, PerService
+// instances to a service. populate creates what is missing; churn
+// deregisters and registers again random instances of it (each call a
+// retained Cloud Map operation); ops times ListOperations pages; ready
+// times a (re)started server's first DiscoverInstances answer.
 package main
 
 import (
@@ -50,6 +61,10 @@ var commands = []struct {
 	{"watch", "hold N blocking discovery queries, register once, time the answers", runWatch},
 	{"visibility", "RegisterInstance on one server, then GetInstance on another until it shows", runVisibility},
 	{"stub", "serve a canned answer to every POST (the client-bound ceiling)", runStub},
+	{"populate", "scale: create namespaces, services and N instances in the scale layout", runPopulate},
+	{"churn", "scale: deregister and register again P random instances of the layout", runChurn},
+	{"ops", "scale: time ListOperations pages (first, deep, filtered)", runOps},
+	{"ready", "scale: time a starting server's first DiscoverInstances answer", runReady},
 }
 
 func usage() {
@@ -156,12 +171,13 @@ func runDiscover(ctx context.Context, args []string) error {
 	maxResults := fs.Int("max-results", 1000, "MaxResults (1000 returns every instance of a seeded service)")
 	expect := fs.Int("expect", -1, "fail unless the first answer holds this many instances (-1: any)")
 	save := fs.String("save-body", "", "write the first answer to this `file` (a canned body for stub)")
+	health := fs.String("health-status", "", "HealthStatus to send (HEALTHY, UNHEALTHY, ALL, HEALTHY_OR_ELSE_ALL; empty: none)")
 	fs.Parse(args)
 	c, err := f.client(f.cfg.Concurrency)
 	if err != nil {
 		return err
 	}
-	in := discoverInput{NamespaceName: f.namespace, ServiceName: f.service, MaxResults: *maxResults}
+	in := discoverInput{NamespaceName: f.namespace, ServiceName: f.service, MaxResults: *maxResults, HealthStatus: *health}
 	p, err := discoverPayload(ctx, c, in, *expect, *save)
 	if err != nil {
 		return err

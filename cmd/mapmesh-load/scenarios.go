@@ -18,7 +18,8 @@ import (
 type discoverInput struct {
 	NamespaceName string
 	ServiceName   string
-	MaxResults    int `json:",omitempty"`
+	MaxResults    int    `json:",omitempty"`
+	HealthStatus  string `json:",omitempty"`
 }
 
 type discoverOutput struct {
