@@ -13,6 +13,7 @@ import (
 	"github.com/mapmesh/mapmesh/internal/cloudmap"
 	"github.com/mapmesh/mapmesh/internal/cluster"
 	"github.com/mapmesh/mapmesh/internal/healthcheck"
+	"github.com/mapmesh/mapmesh/internal/store/boltstore"
 )
 
 // Flags binds the command line to a Config. Every flag can also be set in
@@ -84,6 +85,7 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	fs.DurationVar(&c.OperationRetention, "operation-retention", cloudmap.DefaultOperationRetention, "how long Cloud Map operations (and the request tokens they answer) are kept")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "host:port for Go's profiling endpoints (/debug/pprof/); empty disables")
 	fs.DurationVar(&c.CommitDelay, "commit-delay", 0, "longest wait to group concurrent writes into one fsync (0: default 1ms; negative: never wait)")
+	fs.Int64Var(&c.BoltCompactMinBytes, "bolt-compact-min-bytes", boltstore.DefaultCompactMinSize, "size from which the embedded store's file is compacted at startup when more than half of it is free (negative: never)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest API request body accepted")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", DefaultReadTimeout, "longest time to read one API request, headers and body (not the handler or the response); negative: headers only, 10s")
 	fs.IntVar(&c.MaxConnections, "max-connections", DefaultMaxConnections, "most API connections open at once, idle keep-alive ones included; more wait to be accepted (negative: no limit)")

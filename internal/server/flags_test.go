@@ -70,3 +70,27 @@ func TestFlagsXDSClientCA(t *testing.T) {
 		}
 	}
 }
+
+func TestFlagsBoltCompactMinBytes(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want int64
+	}{
+		{"default", nil, nil, 64 << 20},
+		{"never", []string{"--bolt-compact-min-bytes=-1"}, nil, -1},
+		{"environment", nil, map[string]string{"MAPMESH_BOLT_COMPACT_MIN_BYTES": "1048576"}, 1 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := NewFlags(flag.NewFlagSet("mapmesh", flag.ContinueOnError))
+			if err := f.Parse(tc.args, func(k string) string { return tc.env[k] }, io.Discard); err != nil {
+				t.Fatalf("Parse(%q) = %v", tc.args, err)
+			}
+			if got := f.Config.BoltCompactMinBytes; got != tc.want {
+				t.Errorf("Parse(%q, %v): BoltCompactMinBytes = %d; want %d", tc.args, tc.env, got, tc.want)
+			}
+		})
+	}
+}

@@ -50,6 +50,10 @@ func registerStoreMetrics(reg *metrics.Registry, st store.Store, bolt *boltstore
 		stat(func(s boltstore.Stats) float64 { return float64(s.WALBytes) }))
 	reg.Func("mapmesh_store_checkpoints_total", "Checkpoints of the write-ahead log into the bbolt file.", true, nil,
 		stat(func(s boltstore.Stats) float64 { return float64(s.Checkpoints) }))
+	reg.Func("mapmesh_store_file_bytes", "Size of the bbolt file.", false, nil,
+		stat(func(s boltstore.Stats) float64 { return float64(s.FileSize) }))
+	reg.Func("mapmesh_store_free_bytes", "Free pages in the bbolt file: reused before it grows, given back by a compaction at startup once more than half the file.", false, nil,
+		stat(func(s boltstore.Stats) float64 { return float64(s.FreeBytes) }))
 	reg.Func("mapmesh_store_checkpoint_failing", "1 while a checkpoint keeps failing (a full disk): writes fail once the write-ahead log is full.", false, nil,
 		stat(func(s boltstore.Stats) float64 {
 			if s.CheckpointFailing {

@@ -131,6 +131,10 @@ type Config struct {
 	// CommitDelay bounds how long the store waits to group concurrent
 	// writes into one fsync (0: the store's default; negative: never wait).
 	CommitDelay time.Duration
+	// BoltCompactMinBytes is the size from which the embedded store
+	// compacts its file at startup when more than half of it is free (0:
+	// the store's default, 64 MiB; negative: never).
+	BoltCompactMinBytes int64
 	// MaxBodyBytes bounds API request bodies.
 	MaxBodyBytes int64
 	// Auth is how API requests are authenticated: AuthNone (signatures

@@ -39,7 +39,8 @@ func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*openedStore
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 			return nil, fmt.Errorf("server: data dir %s is not usable: %w", cfg.DataDir, err)
 		}
-		st, err := boltstore.Open(filepath.Join(cfg.DataDir, DBFile), boltstore.Options{MaxCommitDelay: cfg.CommitDelay})
+		st, err := boltstore.Open(filepath.Join(cfg.DataDir, DBFile), boltstore.Options{MaxCommitDelay: cfg.CommitDelay,
+			CompactMinSize: cfg.BoltCompactMinBytes, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("server: data dir %s is not usable: %w", cfg.DataDir, err)
 		}

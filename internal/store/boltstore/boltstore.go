@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,7 @@ const (
 	DefaultWALSize            = 32 << 20
 	DefaultCheckpointKeys     = 20_000
 	DefaultCheckpointInterval = time.Second
+	DefaultCompactMinSize     = 64 << 20
 )
 
 // Options tunes a Store. The zero value gives the defaults above; a field
@@ -64,6 +66,13 @@ type Options struct {
 	// flight (group commit; see linger). Zero takes the default; negative
 	// disables the wait.
 	MaxCommitDelay time.Duration
+	// CompactMinSize is the size from which Open compacts the bbolt file
+	// when more than half of it is free (compact.go). Zero takes the
+	// default; negative never compacts.
+	CompactMinSize int64
+	// Logger receives what Open's compaction does (slog.Default() when
+	// nil).
+	Logger *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -83,6 +92,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CheckpointInterval <= 0 {
 		o.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if o.CompactMinSize == 0 {
+		o.CompactMinSize = DefaultCompactMinSize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	def(&o.MaxTxnOps, DefaultMaxTxnOps)
 	def(&o.MaxTxnBytes, DefaultMaxTxnBytes)
@@ -118,6 +133,11 @@ type Store struct {
 	db   *bolt.DB
 	opts Options
 	hub  *hub
+
+	// The file, for Stats.
+	path       string
+	pageSize   int
+	compaction Compaction // what Open's compaction did
 
 	// closed is set once by Close; readers check it without taking mu.
 	closed atomic.Bool
@@ -186,20 +206,13 @@ type Store struct {
 
 // Open opens the store in the bbolt file at path, creating the file if it
 // does not exist (its directory must). It fails if the file is not a store,
-// or if another process holds it for longer than opts.LockTimeout. The
-// returned Store owns a committer goroutine until Close.
+// or if another process holds it for longer than opts.LockTimeout. When the
+// file is large and mostly free, Open compacts it once it has replayed the
+// write-ahead log, before it serves (compact.go). The returned Store owns a
+// committer goroutine until Close.
 func Open(path string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      opts.LockTimeout,
-		FreelistType: bolt.FreelistMapType,
-		// As etcd does: the freelist is rebuilt at open instead of written
-		// on every commit (one page less to write per commit), and the
-		// file is mapped large from the start so that growth rarely remaps
-		// (a remap blocks readers).
-		NoFreelistSync:  true,
-		InitialMmapSize: 1 << 30,
-	})
+	db, err := openDB(path, opts)
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("boltstore: open %s: file is locked by another process (waited %v): %w", path, opts.LockTimeout, err)
 	}
@@ -221,9 +234,20 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("boltstore: open %s: replaying the write-ahead log: %w", path, err)
 	}
+	// Compact after the replay, not before: the replay has committed (with
+	// bbolt's fsyncs) every record of the log into the file, so the log
+	// holds nothing the file lacks, and whichever file a crash leaves at the
+	// path, the old or the compacted copy, is at the same revision and
+	// replays nothing. The copy also holds what the replay wrote, and counts
+	// what it deleted as free. Nothing reads or writes the file yet: the
+	// committer and the checkpointer start below.
+	db, compaction := compactAtOpen(db, path, opts)
 	s := &Store{
 		db:          db,
 		opts:        opts,
+		path:        path,
+		pageSize:    db.Info().PageSize,
+		compaction:  compaction,
 		hub:         newHub(rev, opts.HistoryRevisions, opts.HistoryBytes),
 		kick:        make(chan struct{}, 1),
 		done:        make(chan struct{}),
@@ -480,12 +504,25 @@ type Stats struct {
 	// CheckpointFailing says the running checkpoint keeps failing (a full
 	// disk): writes fail once the write-ahead log is full.
 	CheckpointFailing bool
+	// FileSize is the size of the bbolt file, and FreeBytes how much of it
+	// is free pages: space that bbolt reuses for new writes before it
+	// grows the file, and that a compaction gives back. (The file also
+	// runs up to bbolt's growth step, 16 MiB, past its last page in use.)
+	// Both are 0 once the store is closed.
+	FileSize, FreeBytes int64
+	// Compaction is what Open's compaction did (zero At if it did not
+	// compact).
+	Compaction Compaction
 }
 
-// Stats returns the committer's counters; Txns/Commits is the group commit's
-// average batch.
+// Stats returns the committer's counters and the file's use; Txns/Commits
+// is the group commit's average batch.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.commits.Load(), Txns: s.applied.Load(), Checkpoints: s.checkpoints.Load(),
+	st := Stats{Commits: s.commits.Load(), Txns: s.applied.Load(), Checkpoints: s.checkpoints.Load(),
 		CommitTime: time.Duration(s.commitNanos.Load()), LingerTime: time.Duration(s.lingerNanos.Load()),
-		WALBytes: s.walBytes.Load(), CheckpointFailing: s.ckptFailing.Load()}
+		WALBytes: s.walBytes.Load(), CheckpointFailing: s.ckptFailing.Load(), Compaction: s.compaction}
+	if !s.closed.Load() {
+		st.FileSize, st.FreeBytes, _ = usage(s.db, s.path, s.pageSize)
+	}
+	return st
 }

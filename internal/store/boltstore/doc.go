@@ -15,6 +15,13 @@
 // bbolt file; a second process gets an error after Options.LockTimeout
 // instead of hanging.
 //
+// The file never shrinks while the store runs (bbolt reuses its free pages
+// instead). When it is large (Options.CompactMinSize) and more than half of
+// it is free, Open, once it has replayed the write-ahead log and before it
+// serves, copies the live data into <file>.compact and renames that over
+// the file, crash-safely (compact.go); Stats reports the file's size, its
+// free pages and the compaction.
+//
 // # Group commit and the write-ahead log
 //
 // Txn validates its transaction against the limits (Options.MaxTxnOps,

@@ -32,6 +32,18 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 	}
 	run("Get", benchGet)
 	run("List1000", benchList1000)
+	for _, keys := range []int{1_000, 20_000} {
+		for _, reverse := range []bool{false, true} {
+			dir := "forward"
+			if reverse {
+				dir = "reverse"
+			}
+			run(fmt.Sprintf("ListPage100/keys=%d/%s", keys, dir), func(b *testing.B, s store.Store) {
+				benchListPage(b, s, keys, reverse)
+			})
+		}
+	}
+	run("Scan20000", benchScan20000)
 	run("TxnPut", benchTxnPut)
 	for _, writers := range []int{8, 64} {
 		run(fmt.Sprintf("TxnPutParallel/writers=%d", writers), func(b *testing.B, s store.Store) {
@@ -174,5 +186,36 @@ func benchWatchFanout(b *testing.B, s store.Store, n int) {
 func reportRate(b *testing.B) {
 	if s := b.Elapsed().Seconds(); s > 0 {
 		b.ReportMetric(float64(b.N)/s, "txn/s")
+	}
+}
+
+// benchListPage reads the first page of 100 keys of a prefix of keys keys
+// (the last page, reverse): a backend whose pages cost what they hold
+// shows the same time for every size.
+func benchListPage(b *testing.B, s store.Store, keys int, reverse bool) {
+	ctx := context.Background()
+	putMany(b, s, "/bench/page/", keys, string(make([]byte, benchValue)))
+	mustPut(b, s, "/bench/other", "x") // outside the prefix
+	opts := store.PageOptions{Limit: 100, Reverse: reverse}
+	b.ReportAllocs()
+	for b.Loop() {
+		page, err := s.ListPage(ctx, "/bench/page/", opts)
+		if err != nil || len(page.KVs) != 100 || !page.More {
+			b.Fatalf("ListPage = %d keys, More %v, %v; want 100, true", len(page.KVs), page.More, err)
+		}
+	}
+}
+
+func benchScan20000(b *testing.B, s store.Store) {
+	ctx := context.Background()
+	const keys = 20_000
+	putMany(b, s, "/bench/scan/", keys, string(make([]byte, benchValue)))
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		_, err := s.Scan(ctx, "/bench/scan/", func(store.KV) error { n++; return nil })
+		if err != nil || n != keys {
+			b.Fatalf("Scan = %d keys, %v; want %d", n, err, keys)
+		}
 	}
 }
