@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,24 +53,34 @@ func summaryMid(s *service) []byte {
 	return append(b, `,"Attributes":`...)
 }
 
-// AppendJSON implements awsapi.JSONAppender.
+// AppendJSON implements awsapi.JSONAppender. It grows dst once, to the
+// answer's exact size: a thousand instances are a few hundred kilobytes,
+// and growing by doubling would copy them several times over.
 func (d *discovered) AppendJSON(dst []byte) []byte {
-	dst = append(dst, `{"Instances":[`...)
+	const (
+		head     = `{"Instances":[`
+		idOpen   = `{"InstanceId":"`
+		statusAt = `,"HealthStatus":"`
+		tail     = `],"InstancesRevision":` + "-9223372036854775808}"
+	)
+	n := len(head) + len(tail)
+	for _, h := range d.hits {
+		n += len(idOpen) + len(h.inst.id) + 1 + len(d.mid) + len(h.inst.attrs) + len(statusAt) + len(h.status) + 3
+	}
+	dst = slices.Grow(dst, n)
+	dst = append(dst, head...)
 	for i, h := range d.hits {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, `{"InstanceId":`...)
-		if plainJSON(h.inst.id) {
-			dst = append(dst, '"')
-			dst = append(dst, h.inst.id...)
-			dst = append(dst, '"')
-		} else {
-			dst = appendJSONString(dst, h.inst.id)
-		}
+		// Instance IDs need no escaping: RegisterInstance, the only way
+		// in, holds them to ^[0-9a-zA-Z_/:.@-]+$ (ruleInstanceID).
+		dst = append(dst, idOpen...)
+		dst = append(dst, h.inst.id...)
+		dst = append(dst, '"')
 		dst = append(dst, d.mid...)
 		dst = append(dst, h.inst.attrs...)
-		dst = append(dst, `,"HealthStatus":"`...)
+		dst = append(dst, statusAt...)
 		dst = append(dst, h.status...)
 		dst = append(dst, `"}`...)
 	}
