@@ -84,12 +84,17 @@ func (m *Mux) serveJSON11(w http.ResponseWriter, r *http.Request, c Caller, targ
 		m.writeJSONError(w, c, m.fault(c, svc.Faults, err))
 		return
 	}
-	resp, err := encodeJSON(body[:0], out)
-	if err != nil {
-		m.writeJSONError(w, c, fmt.Errorf("awsapi: encode %s output: %w", opName, err))
-		return
+	var resp []byte
+	if jb, ok := out.(JSONBody); ok {
+		resp = jb.JSONBody() // shared: not to be pooled
 	}
-	*buf = resp
+	if resp == nil {
+		if resp, err = encodeJSON(body[:0], out); err != nil {
+			m.writeJSONError(w, c, fmt.Errorf("awsapi: encode %s output: %w", opName, err))
+			return
+		}
+		*buf = resp
+	}
 	h := w.Header()
 	h["Content-Type"] = []string{contentTypeJSON11}
 	h["Content-Length"] = []string{strconv.Itoa(len(resp))}

@@ -35,6 +35,13 @@ type JSONAppender interface {
 	AppendJSON(dst []byte) []byte
 }
 
+// JSONBody is implemented by outputs that may hold their complete encoded
+// JSON already (a cached answer): a non-nil JSONBody is sent as it is, not
+// copied. The bytes are shared; nobody modifies them.
+type JSONBody interface {
+	JSONBody() []byte
+}
+
 // decodeJSON decodes body into a new input and validates it. An empty body
 // is an empty object.
 func (op Operation) decodeJSON(body []byte, validationCode string) (any, error) {

@@ -67,6 +67,9 @@ type Config struct {
 	// writes before it (projection.DefaultMaxWait when 0); past it the
 	// request fails with a retryable error.
 	MaxWait time.Duration
+	// AnswerCacheBytes bounds the encoded DiscoverInstances answers kept
+	// for repeated queries (DefaultAnswerCacheBytes when 0; negative: none).
+	AnswerCacheBytes int
 	// Now is the clock (time.Now when nil).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -122,6 +125,11 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Backend, error) {
 		b.log = slog.New(slog.DiscardHandler)
 	}
 	b.dom = &domain{log: b.log}
+	b.dom.answers.max = cfg.AnswerCacheBytes
+	if b.dom.answers.max == 0 {
+		b.dom.answers.max = DefaultAnswerCacheBytes
+	}
+	b.dom.answers.max = max(b.dom.answers.max, 0)
 	v, err := projection.Start(ctx, st, keyRoot, projection.Domain[partKey, partition, Change](b.dom),
 		projection.Options{Name: "cloudmap", MaxWait: cfg.MaxWait, Logger: b.log})
 	if err != nil {

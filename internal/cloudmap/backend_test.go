@@ -2,9 +2,12 @@ package cloudmap
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,12 +131,12 @@ func TestStateSurvivesRestart(t *testing.T) {
 	e.restart()
 
 	after := e.discover("orders", "api", "ALL")
-	if len(after.hits) != 4 || after.rev != before.rev {
-		t.Fatalf("after restart: %d instances rev %d; want 4 rev %d", len(after.hits), after.rev, before.rev)
+	if count(after) != 4 || answerOf(after).InstancesRevision != answerOf(before).InstancesRevision {
+		t.Fatalf("after restart: %d instances rev %d; want 4 rev %d", count(after), answerOf(after).InstancesRevision, answerOf(before).InstancesRevision)
 	}
 	healthy := e.discover("orders", "api", "HEALTHY")
-	if len(healthy.hits) != 3 {
-		t.Errorf("after restart: %d healthy; want 3 (i-3 is UNHEALTHY)", len(healthy.hits))
+	if count(healthy) != 3 {
+		t.Errorf("after restart: %d healthy; want 3 (i-3 is UNHEALTHY)", count(healthy))
 	}
 	ns := must(e.b.GetNamespace(e.ctx, &GetNamespaceInput{ID: &nsID}))
 	if *ns.Namespace.ServiceCount != 1 {
@@ -153,17 +156,38 @@ func TestStateSurvivesRestart(t *testing.T) {
 	}
 }
 
+// answerOf decodes a discovery result as a client would.
+func answerOf(d *discovered) (out struct {
+	Instances []struct {
+		InstanceId   string
+		HealthStatus string
+		Attributes   map[string]string
+		ServiceName  string
+	}
+	InstancesRevision int64
+}) {
+	if err := json.Unmarshal(d.AppendJSON(nil), &out); err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// count is the number of instances in a discovery result.
+func count(d *discovered) int { return len(answerOf(d).Instances) }
+
 // sortedJSON encodes a discovery result in instance ID order.
 func sortedJSON(d *discovered) []byte {
-	hits := append([]hit(nil), d.hits...)
-	for i := range hits {
-		for j := i + 1; j < len(hits); j++ {
-			if hits[j].inst.id < hits[i].inst.id {
-				hits[i], hits[j] = hits[j], hits[i]
-			}
-		}
-	}
-	return (&discovered{hits: hits, rev: d.rev}).AppendJSON(nil)
+	a := answerOf(d)
+	slices.SortFunc(a.Instances, func(x, y struct {
+		InstanceId   string
+		HealthStatus string
+		Attributes   map[string]string
+		ServiceName  string
+	}) int {
+		return strings.Compare(x.InstanceId, y.InstanceId)
+	})
+	b, _ := json.Marshal(a)
+	return b
 }
 
 func TestCustomHealthDelay(t *testing.T) {
@@ -213,8 +237,8 @@ func TestCustomHealthDelay(t *testing.T) {
 	if got := status(); got != "UNHEALTHY" {
 		t.Fatalf("after restart and the delay: %s; want UNHEALTHY", got)
 	}
-	if d := e.discover("pay", "api", "HEALTHY"); len(d.hits) != 0 {
-		t.Errorf("DiscoverInstances HEALTHY returned %d; want 0", len(d.hits))
+	if d := e.discover("pay", "api", "HEALTHY"); count(d) != 0 {
+		t.Errorf("DiscoverInstances HEALTHY returned %d; want 0", count(d))
 	}
 }
 

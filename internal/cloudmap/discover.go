@@ -27,6 +27,9 @@ const defaultHealthFilter = "HEALTHY"
 // instances' attributes are kept as JSON in the view, so an answer is
 // mostly copied bytes.
 type discovered struct {
+	// body, when set, is the whole encoded answer (answerCache); it is
+	// shared and must not be modified.
+	body []byte
 	hits []hit
 	rev  int64
 	// mid is the part of every instance summary between its ID and its
@@ -53,10 +56,17 @@ func summaryMid(s *service) []byte {
 	return append(b, `,"Attributes":`...)
 }
 
+// JSONBody implements awsapi.JSONBody: the encoded answer, when it is
+// already whole, is sent as it is.
+func (d *discovered) JSONBody() []byte { return d.body }
+
 // AppendJSON implements awsapi.JSONAppender. It grows dst once, to the
 // answer's exact size: a thousand instances are a few hundred kilobytes,
 // and growing by doubling would copy them several times over.
 func (d *discovered) AppendJSON(dst []byte) []byte {
+	if d.body != nil {
+		return append(dst, d.body...)
+	}
 	const (
 		head     = `{"Instances":[`
 		idOpen   = `{"InstanceId":"`
@@ -164,11 +174,26 @@ func (b *Backend) discover(ctx context.Context, in *DiscoverInstancesInput, w *d
 	scratch := scratchPool.Get().(*[]hit)
 	defer func() { *scratch = (*scratch)[:0]; scratchPool.Put(scratch) }()
 	out := &discovered{}
-	var err error
+	var (
+		err   error
+		query string // the answer cache's key; "" for a blocking query
+		svc   *service
+		gen   uint64
+		at    int64
+	)
+	if w == nil && b.dom.answers.max > 0 {
+		query = queryKey(in, filter, max)
+	}
 	if werr := b.read(ctx, pk, func(p *partition) {
 		var s *service
 		if s, err = p.lookupService(*in.NamespaceName, *in.ServiceName); err != nil {
 			return
+		}
+		if query != "" {
+			if out.body = b.dom.answers.get(s, query, s.gen, now); out.body != nil {
+				return
+			}
+			svc, gen, at = s, s.gen, s.set.nextHealthChange(now)
 		}
 		out.rev, out.mid = s.instancesRevision(), summaryMid(s)
 		cand := (*scratch)[:0]
@@ -210,13 +235,23 @@ func (b *Backend) discover(ctx context.Context, in *DiscoverInstancesInput, w *d
 	if err != nil {
 		return nil, nil, err
 	}
+	if out.body != nil {
+		return out, w, nil
+	}
 	cand := *scratch
 	k := min(max, len(cand))
 	for i := 0; i < k; i++ { // partial Fisher-Yates: a uniform random k-subset in random order
 		j := i + rand.IntN(len(cand)-i)
 		cand[i], cand[j] = cand[j], cand[i]
 	}
-	out.hits = append([]hit(nil), cand[:k]...)
+	out.hits = cand[:k]
+	if svc != nil {
+		out.body = out.AppendJSON(nil)
+		out.hits = nil
+		b.dom.answers.put(svc, query, gen, at, out.body)
+	} else {
+		out.hits = append([]hit(nil), out.hits...) // cand goes back to the pool
+	}
 	return out, w, nil
 }
 

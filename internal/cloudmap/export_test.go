@@ -74,11 +74,11 @@ func TestSetHealth(t *testing.T) {
 	if err := e.b.SetHealth(e.ctx, "111122223333", "eu-west-1", svcID, "a", 0, "UNHEALTHY", ""); err != nil {
 		t.Fatal(err)
 	}
-	if d := e.discover("example.com", "web", "HEALTHY"); len(d.hits) != 0 {
-		t.Errorf("HEALTHY after SetHealth(UNHEALTHY) = %d instances; want 0", len(d.hits))
+	if d := e.discover("example.com", "web", "HEALTHY"); count(d) != 0 {
+		t.Errorf("HEALTHY after SetHealth(UNHEALTHY) = %d instances; want 0", count(d))
 	}
-	if d := e.discover("example.com", "web", "ALL"); d.rev != rev {
-		t.Errorf("InstancesRevision moved on a health change: %d -> %d", rev, d.rev)
+	if d := e.discover("example.com", "web", "ALL"); answerOf(d).InstancesRevision != rev {
+		t.Errorf("InstancesRevision moved on a health change: %d -> %d", rev, answerOf(d).InstancesRevision)
 	}
 	if err := e.b.SetHealth(e.ctx, "111122223333", "eu-west-1", svcID, "gone", 0, "HEALTHY", ""); code(err) != "InstanceNotFound" {
 		t.Errorf("SetHealth(unknown instance) = %v; want InstanceNotFound", err)
@@ -91,8 +91,8 @@ func TestSetHealth(t *testing.T) {
 	if err := e.b.SetHealth(e.ctx, "111122223333", "eu-west-1", svcID, "a", probed, "UNHEALTHY", "stale"); code(err) != "InstanceNotFound" {
 		t.Errorf("SetHealth(an earlier registration) = %v; want InstanceNotFound", err)
 	}
-	if d := e.discover("example.com", "web", "HEALTHY"); len(d.hits) != 1 {
-		t.Errorf("HEALTHY after a stale result = %d instances; want the re-registered one", len(d.hits))
+	if d := e.discover("example.com", "web", "HEALTHY"); count(d) != 1 {
+		t.Errorf("HEALTHY after a stale result = %d instances; want the re-registered one", count(d))
 	}
 	_, custom := e.httpService("c", "api", true)
 	e.register(custom, "x", map[string]string{})

@@ -54,6 +54,9 @@ type service struct {
 	createRev int64
 	ns        *namespace
 	set       *instanceSet
+	// gen counts the changes applied to the service, its instances and
+	// their health (for answerCache).
+	gen uint64
 }
 
 func (s *service) nameKey() string { return s.rec.NamespaceID + "/" + s.rec.NameKey }

@@ -38,6 +38,8 @@ type domain struct {
 	// keyRoot, for migrateOps.
 	legacyMu sync.Mutex
 	legacy   []store.KV
+	// answers keeps encoded DiscoverInstances answers (answerCache).
+	answers answerCache
 }
 
 // view is the projection of every Cloud Map key.
@@ -171,6 +173,7 @@ func (d *domain) LoadRank(rest string) int {
 // will not come, reservations the loaded instances now count.
 func (d *domain) Reload(rev int64) {
 	d.written.reset()
+	d.answers.reset()
 	d.adding.reload(rev)
 	d.probed = nil
 }
@@ -210,6 +213,12 @@ func (d *domain) Apply(p *partition, restKey string, ev store.Event) (Change, bo
 		care = false
 	}
 	d.applyEvent(p, ev, kind, rest)
+	switch kind {
+	case kindService, kindServiceRev, kindInstance, kindHealth:
+		if s := p.services[rest[0]]; s != nil {
+			s.gen++ // its cached answers are stale
+		}
+	}
 	if c.ServiceID != "" && c.NamespaceID == "" {
 		if s := p.services[c.ServiceID]; s != nil {
 			c.NamespaceID = s.rec.NamespaceID // a new service
