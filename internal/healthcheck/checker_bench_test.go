@@ -22,7 +22,9 @@ func BenchmarkSyncService(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	cm, err := cloudmap.New(context.Background(), st, cloudmap.Config{})
+	q := cloudmap.DefaultQuotas
+	q.HealthCheckedInstancesPerAccount = 1 << 20 // above the default cap of 200
+	cm, err := cloudmap.New(context.Background(), st, cloudmap.Config{Quotas: q})
 	if err != nil {
 		b.Fatal(err)
 	}
