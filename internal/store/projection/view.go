@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -162,14 +161,13 @@ type folder[K comparable, P any, C comparable] struct{ v *View[K, P, C] }
 func (f folder[K, P, C]) Load(kvs []store.KV, rev int64) {
 	v := f.v
 	if lo, ok := v.domain.(LoadOrderer); ok {
-		rank := func(kv store.KV) int {
+		kvs = byRank(kvs, func(kv store.KV) int {
 			_, rest, ok := v.domain.Split(kv.Key)
 			if !ok {
 				return 1 << 30
 			}
 			return lo.LoadRank(rest)
-		}
-		sort.SliceStable(kvs, func(i, j int) bool { return rank(kvs[i]) < rank(kvs[j]) })
+		})
 	}
 	v.mu.Lock()
 	if r, ok := v.domain.(Reloader); ok {
@@ -243,4 +241,37 @@ func (v *View[K, P, C]) applyLocked(ev store.Event) (C, bool) {
 // Follower.Check), waiting at most the view's MaxWait.
 func (v *View[K, P, C]) Check(ctx context.Context) error {
 	return v.follower.Check(ctx, v.maxWait)
+}
+
+// byRank orders kvs by rank, keeping the store's order within a rank. Ranks
+// are few (one per kind of record), so it groups rather than sorts: each
+// rank is computed once, and a load of a million keys costs a pass, not
+// n log n comparisons that each parse two keys.
+func byRank(kvs []store.KV, rank func(store.KV) int) []store.KV {
+	ranks := make([]int, len(kvs))
+	count := map[int]int{}
+	for i, kv := range kvs {
+		ranks[i] = rank(kv)
+		count[ranks[i]]++
+	}
+	if len(count) <= 1 {
+		return kvs
+	}
+	order := make([]int, 0, len(count))
+	for r := range count {
+		order = append(order, r)
+	}
+	slices.Sort(order)
+	start := make(map[int]int, len(order))
+	n := 0
+	for _, r := range order {
+		start[r] = n
+		n += count[r]
+	}
+	out := make([]store.KV, len(kvs))
+	for i, kv := range kvs {
+		out[start[ranks[i]]] = kv
+		start[ranks[i]]++
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -236,5 +237,22 @@ func TestUpdateGivesUp(t *testing.T) {
 	})
 	if !errors.Is(err, store.ErrConflict) || attempts != MaxAttempts {
 		t.Errorf("Update(always conflicting) = %v after %d attempts; want ErrConflict after %d", err, attempts, MaxAttempts)
+	}
+}
+
+// TestByRank: byRank orders by rank and keeps the store's order within one.
+func TestByRank(t *testing.T) {
+	var kvs []store.KV
+	for i, k := range []string{"c/1", "a/1", "b/1", "c/2", "a/2", "x/1", "b/2"} {
+		kvs = append(kvs, store.KV{Key: k, ModRevision: int64(i)})
+	}
+	rank := map[byte]int{'a': 0, 'b': 1, 'c': 2, 'x': 1 << 30}
+	got := byRank(kvs, func(kv store.KV) int { return rank[kv.Key[0]] })
+	var keys []string
+	for _, kv := range got {
+		keys = append(keys, kv.Key)
+	}
+	if want := []string{"a/1", "a/2", "b/1", "b/2", "c/1", "c/2", "x/1"}; !slices.Equal(keys, want) {
+		t.Errorf("byRank = %v; want %v", keys, want)
 	}
 }
