@@ -57,7 +57,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 
-command_line="$(env | grep '^BENCH_' | sort | tr '\n' ' ')test/bench/scale.sh"
+command_line="$({ env | grep '^BENCH_' || true; } | sort | tr '\n' ' ')test/bench/scale.sh"
 if [[ ${BENCH_QUICK:-0} == 1 ]]; then
 	instances=${BENCH_INSTANCES:-20000} pairs=${BENCH_PAIRS:-10000} ops_retained=${BENCH_OPS_RETAINED:-0}
 	duration=${BENCH_DURATION:-2s} rounds=${BENCH_ROUNDS:-1} pages=${BENCH_OPS_PAGES:-5}
