@@ -43,6 +43,8 @@ Usage:
   mapmesh version                               print the version
   mapmesh snapshot save [--endpoint URL] FILE   save a running server's state to FILE
   mapmesh snapshot restore --data-dir DIR FILE  create a data directory from FILE
+  mapmesh snapshot restore --store etcd --etcd-endpoints URL[,URL] [--etcd-prefix P] FILE
+                                                write FILE under an empty etcd prefix (TLS: the server's --etcd-* flags)
   mapmesh proxy-config [--endpoint URL] [--format json|table] NODE [listeners|routes|clusters|endpoints|all]
                                                 print the Envoy configuration a running server serves NODE
   mapmesh import -f FILE|DIR [--dry-run]        make App Mesh controller manifests' resources on a server

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/mapmesh/mapmesh/internal/server"
 	"github.com/mapmesh/mapmesh/internal/store"
 	"github.com/mapmesh/mapmesh/internal/store/boltstore"
+	"github.com/mapmesh/mapmesh/internal/store/etcdstore"
 )
 
 // snapshot runs "snapshot save" and "snapshot restore".
@@ -115,13 +117,38 @@ func snapshotSave(e Env, args []string) int {
 }
 
 // snapshotRestore creates a data directory from a snapshot, for a server
-// to start on. The directory must be empty or absent.
+// to start on; the directory must be empty or absent. With --store etcd it
+// writes the snapshot under an etcd prefix instead, which must be empty.
 func snapshotRestore(e Env, args []string) int {
 	fs := flag.NewFlagSet("mapmesh snapshot restore", flag.ContinueOnError)
-	dataDir := fs.String("data-dir", "", "data directory to create (must be empty or absent)")
+	dataDir := fs.String("data-dir", "", "data directory to create (must be empty or absent), for --store bolt")
+	storeKind := fs.String("store", server.StoreBolt, "where to restore: bolt (a new --data-dir) or etcd (an empty --etcd-prefix at --etcd-endpoints)")
+	timeout := fs.Duration("timeout", 10*time.Minute, "bound on the whole restore, for --store etcd")
+	var cfg server.Config
+	server.EtcdFlags(fs, &cfg)
 	file, code, ok := parse(e, fs, args, "snapshot restore")
 	if !ok {
 		return code
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	switch *storeKind {
+	case server.StoreBolt:
+		for name := range given {
+			if strings.HasPrefix(name, "etcd-") {
+				return usageError(e, fmt.Sprintf("snapshot restore: --%s needs --store etcd", name))
+			}
+		}
+	case server.StoreEtcd:
+		if given["data-dir"] {
+			return usageError(e, "snapshot restore: --store etcd takes no --data-dir")
+		}
+		if len(cfg.EtcdEndpoints) == 0 {
+			return usageError(e, "snapshot restore --store etcd needs --etcd-endpoints")
+		}
+		return snapshotRestoreEtcd(e, &cfg, *timeout, file)
+	default:
+		return usageError(e, fmt.Sprintf("snapshot restore: --store must be bolt or etcd, not %q", *storeKind))
 	}
 	if *dataDir == "" {
 		return usageError(e, "snapshot restore needs --data-dir")
@@ -145,6 +172,31 @@ func snapshotRestore(e Env, args []string) int {
 		return fail(e, "snapshot restore: %s: %v", file, err)
 	}
 	fmt.Fprintf(e.Stdout, "restored revision %d (%d keys) into %s\n", sr.Header.Revision, sr.Header.Keys, *dataDir)
+	return exitOK
+}
+
+// snapshotRestoreEtcd writes a snapshot under the etcd prefix cfg names.
+func snapshotRestoreEtcd(e Env, cfg *server.Config, timeout time.Duration, file string) int {
+	f, err := os.Open(file)
+	if err != nil {
+		return fail(e, "snapshot restore: %v", err)
+	}
+	defer f.Close()
+	sr, err := store.ReadSnapshot(f)
+	if err != nil {
+		return fail(e, "snapshot restore: %s: %v", file, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	rev, err := server.RestoreEtcd(ctx, cfg, sr)
+	if errors.Is(err, etcdstore.ErrNotEmpty) {
+		return fail(e, "snapshot restore: %v; a restore into a live cluster would mix two states: use a fresh --etcd-prefix, or stop its servers and delete it (etcdctl del --prefix %s)", err, cfg.EtcdPrefix)
+	}
+	if err != nil {
+		return fail(e, "snapshot restore: %s: %v", file, err)
+	}
+	fmt.Fprintf(e.Stdout, "restored revision %d (%d keys) into etcd %s under %s, at etcd revision %d\n",
+		sr.Header.Revision, sr.Header.Keys, strings.Join(cfg.EtcdEndpoints, ","), cfg.EtcdPrefix, rev)
 	return exitOK
 }
 

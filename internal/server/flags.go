@@ -60,21 +60,7 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&c.XDSClientCA, "xds-client-ca", "", "PEM CA certificate(s): xDS clients must present a certificate one of them signed (mutual TLS); needs --xds-tls-cert")
 	fs.StringVar(&c.DataDir, "data-dir", DefaultDataDir, "directory of the embedded store (created if missing)")
 	fs.StringVar(&c.Store, "store", StoreBolt, "where the state lives: bolt (the embedded store in --data-dir) or etcd (--etcd-endpoints; several mapmesh servers share it)")
-	fs.Func("etcd-endpoints", "comma-separated etcd client URLs, for --store etcd (http://10.0.0.1:2379,...)", func(v string) error {
-		c.EtcdEndpoints = nil
-		for _, e := range strings.Split(v, ",") {
-			if e = strings.TrimSpace(e); e != "" {
-				c.EtcdEndpoints = append(c.EtcdEndpoints, e)
-			}
-		}
-		return nil
-	})
-	fs.StringVar(&c.EtcdPrefix, "etcd-prefix", "/mapmesh/", "key prefix of this mapmesh cluster in etcd (several clusters can share one etcd); must end with /")
-	fs.StringVar(&c.EtcdCACert, "etcd-cacert", "", "PEM CA certificate that verifies etcd's servers (https endpoints)")
-	fs.StringVar(&c.EtcdCert, "etcd-cert", "", "PEM client certificate for etcd (needs --etcd-key)")
-	fs.StringVar(&c.EtcdKey, "etcd-key", "", "PEM key of --etcd-cert")
-	fs.DurationVar(&c.EtcdDialTimeout, "etcd-dial-timeout", 5*time.Second, "bound on connecting to etcd")
-	fs.DurationVar(&c.EtcdRequestTimeout, "etcd-request-timeout", 5*time.Second, "bound on each etcd request; past it a write fails with a retryable error")
+	EtcdFlags(fs, c)
 	fs.StringVar(&c.NodeID, "node-id", "", "name of this server among the cluster's members (random when empty)")
 	fs.DurationVar(&c.ClusterTTL, "cluster-ttl", cluster.DefaultTTL, "membership lease of a server of an etcd cluster: how long a dead server's health checks wait for a new owner")
 	fs.StringVar(&c.Region, "region", DefaultRegion, "region for requests that carry no SigV4 credential scope")
@@ -118,6 +104,27 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	})
 	fs.BoolVar(&c.HealthChecksAllNamespaces, "health-checks-for-all-namespaces", false, "allow HealthCheckConfig in private DNS namespaces too (AWS: public DNS and HTTP only)")
 	return f
+}
+
+// EtcdFlags defines the flags that reach etcd (--etcd-endpoints,
+// --etcd-prefix, TLS and timeouts) on fs, bound to c. NewFlags defines
+// them; so does "mapmesh snapshot restore --store etcd".
+func EtcdFlags(fs *flag.FlagSet, c *Config) {
+	fs.Func("etcd-endpoints", "comma-separated etcd client URLs, for --store etcd (http://10.0.0.1:2379,...)", func(v string) error {
+		c.EtcdEndpoints = nil
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				c.EtcdEndpoints = append(c.EtcdEndpoints, e)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&c.EtcdPrefix, "etcd-prefix", "/mapmesh/", "key prefix of this mapmesh cluster in etcd (several clusters can share one etcd); must end with /")
+	fs.StringVar(&c.EtcdCACert, "etcd-cacert", "", "PEM CA certificate that verifies etcd's servers (https endpoints)")
+	fs.StringVar(&c.EtcdCert, "etcd-cert", "", "PEM client certificate for etcd (needs --etcd-key)")
+	fs.StringVar(&c.EtcdKey, "etcd-key", "", "PEM key of --etcd-cert")
+	fs.DurationVar(&c.EtcdDialTimeout, "etcd-dial-timeout", 5*time.Second, "bound on connecting to etcd")
+	fs.DurationVar(&c.EtcdRequestTimeout, "etcd-request-timeout", 5*time.Second, "bound on each etcd request; past it a write fails with a retryable error")
 }
 
 // Parse parses args, then fills every flag not given from the environment,

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/mapmesh/mapmesh/internal/cluster"
 	"github.com/mapmesh/mapmesh/internal/store"
 	"github.com/mapmesh/mapmesh/internal/store/boltstore"
@@ -49,17 +51,9 @@ func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*openedStore
 	default:
 		return nil, fmt.Errorf("server: --store must be bolt or etcd, not %q", cfg.Store)
 	}
-	if len(cfg.EtcdEndpoints) == 0 {
-		return nil, errors.New("server: --store etcd needs --etcd-endpoints")
-	}
-	opts := etcdstore.Options{Endpoints: cfg.EtcdEndpoints, Prefix: cfg.EtcdPrefix, DialTimeout: cfg.EtcdDialTimeout,
-		RequestTimeout: cfg.EtcdRequestTimeout, Logger: log}
-	if cfg.EtcdCACert != "" || cfg.EtcdCert != "" {
-		opts.TLS = &etcdstore.TLS{CAFile: cfg.EtcdCACert, CertFile: cfg.EtcdCert, KeyFile: cfg.EtcdKey}
-	}
-	st, err := etcdstore.New(opts)
+	st, err := newEtcdStore(cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return nil, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -71,9 +65,7 @@ func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*openedStore
 	if id == "" {
 		id = cluster.NewID()
 	}
-	// Beside the store's keys, not under them: a snapshot of the store
-	// holds no membership.
-	members, err := cluster.Join(cctx, st.Client(), strings.TrimSuffix(st.Prefix(), "/")+".members/", id, cfg.ClusterTTL, log)
+	members, err := cluster.Join(cctx, st.Client(), membersPrefix(st.Prefix()), id, cfg.ClusterTTL, log)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("server: %w", err)
@@ -86,4 +78,54 @@ func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*openedStore
 			}
 			st.Close()
 		}}, nil
+}
+
+// newEtcdStore opens the etcd store the Etcd* fields of cfg name.
+func newEtcdStore(cfg *Config, log *slog.Logger) (*etcdstore.Store, error) {
+	if len(cfg.EtcdEndpoints) == 0 {
+		return nil, errors.New("server: --store etcd needs --etcd-endpoints")
+	}
+	opts := etcdstore.Options{Endpoints: cfg.EtcdEndpoints, Prefix: cfg.EtcdPrefix, DialTimeout: cfg.EtcdDialTimeout,
+		RequestTimeout: cfg.EtcdRequestTimeout, Logger: log}
+	if cfg.EtcdCACert != "" || cfg.EtcdCert != "" {
+		opts.TLS = &etcdstore.TLS{CAFile: cfg.EtcdCACert, CertFile: cfg.EtcdCert, KeyFile: cfg.EtcdKey}
+	}
+	st, err := etcdstore.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	return st, nil
+}
+
+// membersPrefix is where the servers on the store prefix p register:
+// beside the store's keys, not under them, so that a snapshot of the store
+// holds no membership.
+func membersPrefix(p string) string { return strings.TrimSuffix(p, "/") + ".members/" }
+
+// RestoreEtcd writes a snapshot into the etcd prefix the Etcd* fields of
+// cfg name (etcdstore.Store.Restore), for servers to start on, and returns
+// the etcd revision of its last write. It refuses, writing nothing, when
+// a server is a member on that prefix or a key is under it (errors
+// wrapping etcdstore.ErrNotEmpty).
+func RestoreEtcd(ctx context.Context, cfg *Config, sr *store.SnapshotReader) (int64, error) {
+	st, err := newEtcdStore(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	mp := membersPrefix(st.Prefix())
+	timeout := cfg.EtcdRequestTimeout
+	if timeout <= 0 {
+		timeout = etcdstore.DefaultRequestTimeout
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	resp, err := st.Client().Get(rctx, mp, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	cancel()
+	if err != nil {
+		return 0, fmt.Errorf("server: etcd %v: %w", cfg.EtcdEndpoints, err)
+	}
+	if resp.Count > 0 {
+		return 0, fmt.Errorf("server: %d mapmesh server(s) run on %s (members under %s): %w", resp.Count, st.Prefix(), mp, etcdstore.ErrNotEmpty)
+	}
+	return st.Restore(ctx, sr)
 }

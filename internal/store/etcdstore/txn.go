@@ -83,6 +83,12 @@ func (s *Store) Txn(ctx context.Context, conds []store.Cond, ops []store.Op) (st
 	return store.TxnResult{Rev: rev, Changed: changed}, nil
 }
 
+// writeSize is about what one op or compare on key with value adds to a
+// transaction's request.
+func (s *Store) writeSize(key string, value []byte) int {
+	return len(s.prefix) + len(key) + len(value) + opOverhead
+}
+
 // validate checks the ops and the transaction's size against the limits,
 // and returns the compiled writes.
 func (s *Store) validate(conds []store.Cond, ops []store.Op) ([]write, error) {
@@ -106,10 +112,10 @@ func (s *Store) validate(conds []store.Cond, ops []store.Op) ([]write, error) {
 	}
 	size := 0
 	for _, c := range conds {
-		size += len(s.prefix) + len(c.Key) + opOverhead
+		size += s.writeSize(c.Key, nil)
 	}
 	for _, w := range writes {
-		size += len(s.prefix) + len(w.key) + len(w.value) + opOverhead
+		size += s.writeSize(w.key, w.value)
 		if w.ranged {
 			size += len(s.prefix) + len(w.end)
 		}
