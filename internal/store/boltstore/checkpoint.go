@@ -69,6 +69,11 @@ func (s *Store) checkpointLoop() {
 func (s *Store) writeCheckpoint(job ckptJob) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		kvb := tx.Bucket(kvBucket)
+		// Fill pages to 90% when they split, not bbolt's default 50%: the
+		// largest part of the file is time-ordered keys (operations)
+		// appended at the end of their range, whose half-empty pages
+		// would never fill (etcd does the same for its revision keys).
+		kvb.FillPercent = 0.9
 		for k, v := range job.entries {
 			var err error
 			if v == nil {

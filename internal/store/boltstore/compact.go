@@ -72,11 +72,14 @@ func boltOptions(opts Options) *bolt.Options {
 	return &bolt.Options{
 		Timeout:      opts.LockTimeout,
 		FreelistType: bolt.FreelistMapType,
-		// As etcd does: the freelist is rebuilt at open instead of written
-		// on every commit (one page less to write per commit), and the
-		// file is mapped large from the start so that growth rarely remaps
-		// (a remap blocks readers).
-		NoFreelistSync:  true,
+		// The freelist is written with every commit, unlike etcd: bbolt
+		// commits here are checkpoints of many writes each (the WAL makes
+		// each write durable), so the extra page is nothing, while without
+		// it Open walks every page of the file to rebuild the freelist: at
+		// a million records, seconds of restart and the whole file
+		// resident. The file is mapped large from the start so that growth
+		// rarely remaps (a remap blocks readers).
+		NoFreelistSync:  false,
 		InitialMmapSize: 1 << 30,
 	}
 }
