@@ -3,7 +3,7 @@ GO ?= go
 PYTHON ?= python3
 FUZZTIME ?= 10s
 
-.PHONY: build test test-go test-e2e test-python test-js test-endpoints test-etcd test-cluster test-browser soak fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds bench-cluster bench-scale lint gen check-clean ci
+.PHONY: build test test-go test-e2e test-python test-js test-endpoints test-etcd test-cluster test-browser test-terraform soak fuzz-smoke bench bench-smoke bench-cloudmap bench-dns bench-health bench-xds bench-cluster bench-scale lint gen check-clean ci
 
 build:
 	$(GO) build -buildvcs=auto -o bin/mapmesh ./cmd/mapmesh
@@ -48,6 +48,16 @@ test-endpoints: build
 	$(NETNS) $(PYTHON) -m unittest discover -s test/python -p test_endpoints.py -v
 	cd test/js && npm ci --no-audit --no-fund
 	cd test/js && $(NETNS) node --test
+
+# Terraform with the hashicorp/aws provider against the built binary
+# (test/terraform): Cloud Map and App Mesh resources applied, planned,
+# imported and destroyed. Offline: the provider comes from the filesystem
+# mirror TF_MIRROR (default /opt/tf-plugins); without terraform or the
+# mirror the test skips. Two to three minutes on 2 CPUs, most of it the
+# provider starting, so it is not part of test-e2e.
+TF_MIRROR ?= /opt/tf-plugins
+test-terraform: build
+	MAPMESH_BIN=$(CURDIR)/bin/mapmesh TF_MIRROR=$(TF_MIRROR) $(GO) test -tags e2e -count=1 -timeout 20m -v ./test/terraform
 
 # The web console driven in headless Chromium (Debian's chromium package;
 # the tests skip without /usr/bin/chromium). Screenshots go to
