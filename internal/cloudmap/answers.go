@@ -42,7 +42,7 @@ type answer struct {
 }
 
 // answerReuse is how many requests one encoded answer serves.
-const answerReuse = 8
+const answerReuse = 32
 
 // DefaultAnswerCacheBytes bounds the encoded DiscoverInstances answers kept.
 const DefaultAnswerCacheBytes = 32 << 20
