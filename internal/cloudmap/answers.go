@@ -1,6 +1,7 @@
 package cloudmap
 
 import (
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,12 +13,14 @@ import (
 // per request: a thousand instances are a few hundred kilobytes of JSON,
 // and encoding them cost more than sending them.
 //
-// An entry is the answer to one query (service, health filter, MaxResults,
+// An entry holds answers to one query (service, health filter, MaxResults,
 // parameters) as the service stood at one generation (service.gen, bumped
 // by every change the view applies to the service, its instances or their
-// health). It is used at most answerReuse times, so the random order (and,
-// past MaxResults, the random subset) of the answers still changes every
-// few requests; until a delayed custom health status matures; and never
+// health): answerSlots encodings, each in its own random order (and, past
+// MaxResults, its own random subset). A request takes a slot at random, so
+// consecutive answers still come in different orders, as AWS's
+// "randomized list" does; a slot is encoded anew after answerReuse uses.
+// An entry holds until a delayed custom health status matures, and never
 // after the service changed. The cache is bounded in bytes (the least
 // recently used entries go first) and emptied when the view is reloaded.
 type answerCache struct {
@@ -36,13 +39,17 @@ type answerKey struct {
 type answer struct {
 	gen      uint64
 	healthAt int64 // epoch ms when a pending health status matures; 0: none
-	body     []byte
-	uses     int
+	bodies   [answerSlots][]byte
+	uses     [answerSlots]int
 	lastUse  uint64
 }
 
-// answerReuse is how many requests one encoded answer serves.
-const answerReuse = 32
+const (
+	// answerSlots is how many differently ordered encodings an entry keeps.
+	answerSlots = 4
+	// answerReuse is how many requests one encoding serves.
+	answerReuse = 32
+)
 
 // DefaultAnswerCacheBytes bounds the encoded DiscoverInstances answers kept.
 const DefaultAnswerCacheBytes = 32 << 20
@@ -71,54 +78,72 @@ func queryKey(in *DiscoverInstancesInput, filter string, max int) string {
 	return b.String()
 }
 
-// get returns the encoded answer to query on s at generation gen, or nil.
-// Called with the view's read lock held (gen is current).
-func (c *answerCache) get(s *service, query string, gen uint64, now int64) []byte {
+// get returns an encoded answer to query on s at generation gen, from a
+// random slot, or nil and the slot to fill (put). Called with the view's
+// read lock held (gen is current).
+func (c *answerCache) get(s *service, query string, gen uint64, now int64) ([]byte, int) {
+	slot := rand.IntN(answerSlots)
 	if c.max == 0 {
-		return nil
+		return nil, slot
 	}
 	k := answerKey{s, query}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a := c.m[k]
 	if a == nil {
-		return nil
+		return nil, slot
 	}
-	if a.gen != gen || (a.healthAt != 0 && now >= a.healthAt) || a.uses >= answerReuse {
+	if a.gen != gen || (a.healthAt != 0 && now >= a.healthAt) {
 		c.drop(k, a)
-		return nil
+		return nil, slot
 	}
-	a.uses++
+	if a.bodies[slot] == nil || a.uses[slot] >= answerReuse {
+		return nil, slot
+	}
+	a.uses[slot]++
 	c.clock++
 	a.lastUse = c.clock
-	return a.body
+	return a.bodies[slot], slot
 }
 
-// put keeps body as the answer to query on s at generation gen.
-func (c *answerCache) put(s *service, query string, gen uint64, healthAt int64, body []byte) {
-	if c.max == 0 || len(body) > c.max/4 {
+// put keeps body in slot of the answers to query on s at generation gen.
+func (c *answerCache) put(s *service, query string, gen uint64, healthAt int64, slot int, body []byte) {
+	if c.max == 0 || len(body) > c.max/(2*answerSlots) {
 		return
 	}
 	k := answerKey{s, query}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old := c.m[k]; old != nil {
-		c.drop(k, old)
+	a := c.m[k]
+	if a != nil && (a.gen != gen || a.healthAt != healthAt) {
+		c.drop(k, a)
+		a = nil
+	}
+	if a != nil {
+		c.bytes -= len(a.bodies[slot])
+		a.bodies[slot] = nil
 	}
 	for c.bytes+len(body) > c.max && len(c.m) > 0 {
-		c.evictOldest()
+		if c.evictOldest() == a {
+			a = nil
+		}
 	}
 	if c.m == nil {
 		c.m = map[answerKey]*answer{}
 	}
+	if a == nil {
+		a = &answer{gen: gen, healthAt: healthAt}
+		c.m[k] = a
+	}
 	c.clock++
-	c.m[k] = &answer{gen: gen, healthAt: healthAt, body: body, uses: 1, lastUse: c.clock}
+	a.bodies[slot], a.uses[slot], a.lastUse = body, 1, c.clock
 	c.bytes += len(body)
 }
 
-// evictOldest drops the least recently used entry. Eviction is rare (the
-// cache is sized for the services being polled), so a scan is enough.
-func (c *answerCache) evictOldest() {
+// evictOldest drops the least recently used entry and returns it.
+// Eviction is rare (the cache is sized for the services being polled), so
+// a scan is enough.
+func (c *answerCache) evictOldest() *answer {
 	var oldest answerKey
 	var oa *answer
 	for k, a := range c.m {
@@ -127,11 +152,14 @@ func (c *answerCache) evictOldest() {
 		}
 	}
 	c.drop(oldest, oa)
+	return oa
 }
 
 func (c *answerCache) drop(k answerKey, a *answer) {
 	delete(c.m, k)
-	c.bytes -= len(a.body)
+	for _, b := range a.bodies {
+		c.bytes -= len(b)
+	}
 }
 
 // reset empties the cache (the view was reloaded: every service is new).

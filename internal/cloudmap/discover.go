@@ -180,6 +180,7 @@ func (b *Backend) discover(ctx context.Context, in *DiscoverInstancesInput, w *d
 		svc   *service
 		gen   uint64
 		at    int64
+		slot  int
 	)
 	if w == nil && b.dom.answers.max > 0 {
 		query = queryKey(in, filter, max)
@@ -190,7 +191,7 @@ func (b *Backend) discover(ctx context.Context, in *DiscoverInstancesInput, w *d
 			return
 		}
 		if query != "" {
-			if out.body = b.dom.answers.get(s, query, s.gen, now); out.body != nil {
+			if out.body, slot = b.dom.answers.get(s, query, s.gen, now); out.body != nil {
 				return
 			}
 			svc, gen, at = s, s.gen, s.set.nextHealthChange(now)
@@ -248,7 +249,7 @@ func (b *Backend) discover(ctx context.Context, in *DiscoverInstancesInput, w *d
 	if svc != nil {
 		out.body = out.AppendJSON(nil)
 		out.hits = nil
-		b.dom.answers.put(svc, query, gen, at, out.body)
+		b.dom.answers.put(svc, query, gen, at, slot, out.body)
 	} else {
 		out.hits = append([]hit(nil), out.hits...) // cand goes back to the pool
 	}
