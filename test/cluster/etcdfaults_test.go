@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mapmesh/mapmesh/internal/store/etcdstore/etcdtest"
+	"github.com/mapmesh/mapmesh/test/adsclient"
 )
 
 // Instance quotas high enough for a write load of new instances.
@@ -280,9 +281,9 @@ func TestEtcdDown(t *testing.T) {
 	w := makeWorld(t, sds[0], ams[0], "down.test", false)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var ads []*adsClient
+	var ads []*adsclient.Client
 	for _, p := range ps {
-		c, err := runADS(ctx, p.xdsAddr, w.node)
+		c, err := adsclient.Run(ctx, p.xdsAddr, w.node)
 		if err != nil {
 			t.Fatalf("ADS stream to %s: %v", p.id, err)
 		}

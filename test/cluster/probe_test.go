@@ -16,6 +16,7 @@ import (
 	sdtypes "github.com/aws/aws-sdk-go-v2/service/servicediscovery/types"
 
 	"github.com/mapmesh/mapmesh/internal/store/etcdstore/etcdtest"
+	"github.com/mapmesh/mapmesh/test/adsclient"
 )
 
 // target is a TCP listener that records when it accepts a connection: the
@@ -115,9 +116,9 @@ func TestProbedOnce(t *testing.T) {
 	w := makeWorld(t, sdA, amA, "probe.test", true)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var ads []*adsClient
+	var ads []*adsclient.Client
 	for _, p := range survivors {
-		c, err := runADS(ctx, p.xdsAddr, w.node)
+		c, err := adsclient.Run(ctx, p.xdsAddr, w.node)
 		if err != nil {
 			t.Fatalf("ADS stream to %s: %v", p.id, err)
 		}

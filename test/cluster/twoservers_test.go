@@ -20,6 +20,7 @@ import (
 	sdtypes "github.com/aws/aws-sdk-go-v2/service/servicediscovery/types"
 
 	"github.com/mapmesh/mapmesh/internal/store/etcdstore/etcdtest"
+	"github.com/mapmesh/mapmesh/test/adsclient"
 )
 
 // visibilityTarget is the bound on the p99 of the time from a
@@ -42,7 +43,7 @@ func TestTwoServers(t *testing.T) {
 	w := makeWorld(t, sdA, amA, "two.test", false)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ads, err := runADS(ctx, b.xdsAddr, w.node)
+	ads, err := adsclient.Run(ctx, b.xdsAddr, w.node)
 	if err != nil {
 		t.Fatalf("ADS stream to b: %v", err)
 	}

@@ -18,6 +18,8 @@ import (
 	sd "github.com/aws/aws-sdk-go-v2/service/servicediscovery"
 	sdtypes "github.com/aws/aws-sdk-go-v2/service/servicediscovery/types"
 	"github.com/miekg/dns"
+
+	"github.com/mapmesh/mapmesh/test/adsclient"
 )
 
 // The resources every test makes through its first server.
@@ -191,7 +193,7 @@ func revision(ctx context.Context, sdc *sd.Client, nsName, svcName string) (int6
 // records per answer, each one of theirs) and the ADS client of "front"
 // gets them as endpoints. It waits up to timeout for each, and returns how
 // long all three took.
-func checkServes(t *testing.T, p *proc, sdc *sd.Client, w *world, ads *adsClient, insts map[string]string, timeout time.Duration) time.Duration {
+func checkServes(t *testing.T, p *proc, sdc *sd.Client, w *world, ads *adsclient.Client, insts map[string]string, timeout time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	wantIDs := slices.Sorted(maps.Keys(insts))
@@ -235,10 +237,10 @@ func checkServes(t *testing.T, p *proc, sdc *sd.Client, w *world, ads *adsClient
 	if err != nil {
 		t.Errorf("server %s: DNS %s A after %v: %v; want %d of %v", p.id, w.dnsName(), took, err, min(len(ips), 8), trim(slices.Sorted(maps.Keys(ips))))
 	}
-	if got, ok := ads.waitEndpoints(w.cluster, want, timeout); !ok {
+	if got, ok := ads.WaitEndpoints(w.cluster, want, timeout); !ok {
 		t.Errorf("server %s: xDS endpoints of %s = %v; want %v", p.id, w.cluster, trim(got), trim(want))
 	}
-	if _, nacks, err := ads.status(); err != nil || len(nacks) > 0 {
+	if _, nacks, err := ads.Status(); err != nil || len(nacks) > 0 {
 		t.Errorf("server %s: ADS stream: error %v, NACKs %v", p.id, err, nacks)
 	}
 	return time.Since(start)

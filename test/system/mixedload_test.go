@@ -18,6 +18,8 @@ import (
 
 	sd "github.com/aws/aws-sdk-go-v2/service/servicediscovery"
 	"github.com/miekg/dns"
+
+	"github.com/mapmesh/mapmesh/test/adsclient"
 )
 
 // loadDuration is how long TestMixedLoad runs: 15 s, or MAPMESH_SOAK.
@@ -56,7 +58,7 @@ func TestMixedLoad(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ads, err := runADS(ctx, p.xdsAddr, "mesh/"+meshName+"/virtualNode/front")
+	ads, err := adsclient.Run(ctx, p.xdsAddr, "mesh/"+meshName+"/virtualNode/front")
 	if err != nil {
 		t.Fatalf("ADS stream: %v", err)
 	}
@@ -275,7 +277,7 @@ func checkDNS(t *testing.T, ld *load, addr string, web []webInstance) {
 // checkXDS: the ADS client NACKed nothing and its endpoints of the two
 // Cloud Map-backed clusters are the healthy instances (web-b: those with
 // lane=b); mapmesh saw every version it sent ACKed.
-func checkXDS(t *testing.T, ld *load, p *proc, ads *adsClient, web []webInstance) {
+func checkXDS(t *testing.T, ld *load, p *proc, ads *adsclient.Client, web []webInstance) {
 	wantA, wantB := []string{}, []string{}
 	for _, in := range web {
 		if in.healthy {
@@ -295,11 +297,11 @@ func checkXDS(t *testing.T, ld *load, p *proc, ads *adsClient, web []webInstance
 		{"cds_egress_" + meshName + "_web-a_http_8080", wantA},
 		{"cds_egress_" + meshName + "_web-b_http_8080", wantB},
 	} {
-		if got, ok := ads.waitEndpoints(c.cluster, c.want, 10*time.Second); !ok {
+		if got, ok := ads.WaitEndpoints(c.cluster, c.want, 10*time.Second); !ok {
 			t.Errorf("xDS endpoints of %s = %v; want the healthy instances %v", c.cluster, got, c.want)
 		}
 	}
-	responses, nacks, err := ads.status()
+	responses, nacks, err := ads.Status()
 	if err != nil {
 		t.Errorf("ADS stream ended: %v", err)
 	}

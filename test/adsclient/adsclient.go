@@ -1,6 +1,8 @@
-//go:build e2e
-
-package system
+// Package adsclient is the ADS client the end-to-end suites (test/system,
+// test/cluster) drive mapmesh's xDS with: it follows a node's stream as an
+// Envoy would, validates and ACKs every response, and keeps the endpoints
+// it was last sent.
+package adsclient
 
 import (
 	"context"
@@ -26,12 +28,12 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// adsClient is an ADS stream driven like Envoy drives it: wildcard LDS and
+// Client is an ADS stream driven like Envoy drives it: wildcard LDS and
 // CDS, RDS for the route configurations the listeners name, EDS for the
 // EDS clusters; every response is validated with the Envoy protos' rules
 // and ACKed (or NACKed, which the test reports as a failure). It keeps the
 // endpoints of every cluster as last received.
-type adsClient struct {
+type Client struct {
 	node string
 
 	mu        sync.Mutex // guards the fields below
@@ -42,8 +44,8 @@ type adsClient struct {
 	streamErr error
 }
 
-// runADS connects to addr as node and follows the stream until ctx ends.
-func runADS(ctx context.Context, addr, node string) (*adsClient, error) {
+// Run connects to addr as node and follows the stream until ctx ends.
+func Run(ctx context.Context, addr, node string) (*Client, error) {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
 			var d net.Dialer
@@ -57,7 +59,7 @@ func runADS(ctx context.Context, addr, node string) (*adsClient, error) {
 		conn.Close()
 		return nil, err
 	}
-	c := &adsClient{node: node, endpoints: map[string][]string{}, versions: map[string]string{}, responses: map[string]int{}}
+	c := &Client{node: node, endpoints: map[string][]string{}, versions: map[string]string{}, responses: map[string]int{}}
 	go func() {
 		defer conn.Close()
 		err := c.follow(st)
@@ -70,7 +72,7 @@ func runADS(ctx context.Context, addr, node string) (*adsClient, error) {
 	return c, nil
 }
 
-func (c *adsClient) follow(st discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient) error {
+func (c *Client) follow(st discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient) error {
 	n := &core.Node{Id: c.node, Cluster: c.node, UserAgentName: "envoy"}
 	send := func(typeURL, version, nonce string, names []string, nack error) error {
 		req := &discovery.DiscoveryRequest{Node: n, TypeUrl: typeURL, VersionInfo: version, ResponseNonce: nonce, ResourceNames: names}
@@ -207,15 +209,15 @@ func lbEndpoints(cla *endpoint.ClusterLoadAssignment) []string {
 }
 
 // clusterEndpoints returns the last endpoints received for a cluster.
-func (c *adsClient) clusterEndpoints(name string) ([]string, bool) {
+func (c *Client) clusterEndpoints(name string) ([]string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.endpoints[name]
 	return v, ok
 }
 
-// status describes the stream: responses by type, NACKs, stream error.
-func (c *adsClient) status() (responses map[string]int, nacks []string, err error) {
+// Status describes the stream: responses by type, NACKs, stream error.
+func (c *Client) Status() (responses map[string]int, nacks []string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := map[string]int{}
@@ -225,9 +227,9 @@ func (c *adsClient) status() (responses map[string]int, nacks []string, err erro
 	return r, slices.Clone(c.nacks), c.streamErr
 }
 
-// waitEndpoints waits until cluster's endpoints are want (sorted), or
+// WaitEndpoints waits until cluster's endpoints are want (sorted), or
 // timeout, and returns the last seen.
-func (c *adsClient) waitEndpoints(name string, want []string, timeout time.Duration) ([]string, bool) {
+func (c *Client) WaitEndpoints(name string, want []string, timeout time.Duration) ([]string, bool) {
 	deadline := time.Now().Add(timeout)
 	for {
 		got, ok := c.clusterEndpoints(name)
