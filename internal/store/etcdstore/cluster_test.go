@@ -266,3 +266,29 @@ func (w logWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+// TestClusterReadOnlyTxnIsLinearizable: a Txn without writes, sent to
+// another member than the write before it, still answers at least that
+// write's revision and judges its conditions on it. (etcd serves a
+// transaction without ops serializably, from the member it reaches.)
+func TestClusterReadOnlyTxnIsLinearizable(t *testing.T) {
+	c := etcdtest.StartCluster(t, 3)
+	eps := c.Endpoints()
+	prefix := newPrefix()
+	w := openTest(t, Options{Endpoints: eps[:1], Prefix: prefix})
+	r := openTest(t, Options{Endpoints: eps[1:2], Prefix: prefix})
+	ctx := context.Background()
+	for i := range 300 {
+		res, err := w.Txn(ctx, nil, []store.Op{store.Put("/k", []byte(fmt.Sprint(i)))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Txn(ctx, nil, nil)
+		if err != nil || got.Rev < res.Rev {
+			t.Fatalf("write %d at revision %d; an empty Txn on another member = %+v, %v", i, res.Rev, got, err)
+		}
+		if _, err := r.Txn(ctx, []store.Cond{{Key: "/k", ModRevision: res.Rev}}, nil); err != nil {
+			t.Fatalf("write %d at revision %d; a Txn on another member conditional on it = %v", i, res.Rev, err)
+		}
+	}
+}

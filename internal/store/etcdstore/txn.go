@@ -56,6 +56,14 @@ func (s *Store) Txn(ctx context.Context, conds []store.Cond, ops []store.Op) (st
 			eops[i] = clientv3.OpDelete(s.key(w.key))
 		}
 	}
+	if len(eops) == 0 {
+		// etcd serves a transaction without ops from the member it reaches,
+		// as a serializable read (all of its zero ops are): a lagging
+		// member would answer an older revision and judge the conditions
+		// on old data. One linearizable read makes the whole transaction
+		// linearizable.
+		eops = append(eops, clientv3.OpGet(s.key(""), clientv3.WithKeysOnly(), clientv3.WithLimit(1)))
+	}
 	rctx, done := s.reqCtx(ctx)
 	resp, err := s.cli.Txn(rctx).If(cmps...).Then(eops...).Commit()
 	done()
@@ -70,7 +78,7 @@ func (s *Store) Txn(ctx context.Context, conds []store.Cond, ops []store.Op) (st
 	// etcd creates a revision only when something changed: a put always
 	// does, a delete when it found a key.
 	changed := false
-	for i, r := range resp.Responses {
+	for i, r := range resp.Responses[:min(len(writes), len(resp.Responses))] {
 		if writes[i].put {
 			changed = true
 			break
