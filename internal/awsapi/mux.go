@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -251,7 +252,7 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if svc := m.json[prefix]; svc != nil && svc.Operations[op].call != nil {
 			o.Service, o.Operation = svc.SigningName, op
 		}
-	} else if h, pattern := m.routes.Handler(r); pattern != "" {
+	} else if h, pattern := m.routes.Handler(r); pattern != "" && cleanPath(r.URL.Path) {
 		o.Operation = pattern
 		if rh, ok := h.(*restHandler); ok {
 			o.Service, o.Operation = rh.svc.SigningName, rh.route.Op
@@ -279,12 +280,29 @@ func (m *Mux) serve(w http.ResponseWriter, r *http.Request) {
 		m.serveJSON11(w, r, c, target)
 		return
 	}
-	if _, pattern := m.routes.Handler(r); pattern == "" {
+	if _, pattern := m.routes.Handler(r); pattern == "" || !cleanPath(r.URL.Path) {
+		// An unclean path ("//v1/x", "/a/../b") matches no operation: the
+		// ServeMux would answer it with a redirect to the clean one, which
+		// an AWS client does not follow (and a redirected DELETE must not
+		// be guessed at).
 		m.writeJSONError(w, c, &Error{Code: "UnknownOperationException", Status: http.StatusNotFound,
 			Message: "No operation matches " + r.Method + " " + r.URL.Path})
 		return
 	}
 	m.routes.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
+}
+
+// cleanPath reports whether p is a clean absolute path, as ServeMux wants
+// it: no empty, "." or ".." elements (a trailing slash is kept).
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if p[len(p)-1] == '/' && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // maxAccessKeyLen is IAM's bound on an access key ID.
