@@ -2,11 +2,10 @@ package cloudmap
 
 import (
 	"fmt"
-	"os"
-	"runtime"
-	"runtime/pprof"
 	"sync"
 	"testing"
+
+	"github.com/mapmesh/mapmesh/internal/memtest"
 )
 
 // BenchmarkInstanceMemory reports the Go heap the Cloud Map view holds per
@@ -29,7 +28,7 @@ func BenchmarkInstanceMemory(b *testing.B) {
 			ids = append(ids, id)
 		}
 		e.restart()
-		before := heapInUse()
+		before := memtest.HeapInUse()
 		b.StartTimer()
 		var wg sync.WaitGroup
 		for s, svcID := range ids {
@@ -51,25 +50,9 @@ func BenchmarkInstanceMemory(b *testing.B) {
 		wg.Wait()
 		b.StopTimer()
 		e.restart()
-		after := heapInUse()
+		after := memtest.HeapInUse()
 		b.ReportMetric(float64(after-before)/(services*perService), "B/instance")
-		if path := os.Getenv("MAPMESH_HEAP_PROFILE"); path != "" { // what the bytes are
-			f, err := os.Create(path)
-			if err != nil {
-				b.Fatal(err)
-			}
-			_ = pprof.WriteHeapProfile(f)
-			f.Close()
-		}
+		memtest.WriteHeapProfile(b)
 		e.close()
 	}
-}
-
-// heapInUse is the live heap after a full collection.
-func heapInUse() uint64 {
-	var m runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }

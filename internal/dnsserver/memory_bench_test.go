@@ -3,15 +3,13 @@ package dnsserver
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/mapmesh/mapmesh/internal/cloudmap"
+	"github.com/mapmesh/mapmesh/internal/memtest"
 	"github.com/mapmesh/mapmesh/internal/store/boltstore"
 )
 
@@ -85,7 +83,7 @@ func benchInstanceMemory(b *testing.B, records []string) {
 	defer st.Close()
 	defer cm.Close()
 
-	before := heapInUse()
+	before := memtest.HeapInUse()
 	b.StartTimer()
 	srv := New(cm, Config{})
 	b.StopTimer()
@@ -99,9 +97,9 @@ func benchInstanceMemory(b *testing.B, records []string) {
 	if n != services*perService {
 		b.Fatalf("DNS view holds records of %d instances; want %d", n, services*perService)
 	}
-	after := heapInUse()
+	after := memtest.HeapInUse()
 	b.ReportMetric(float64(int64(after)-int64(before))/(services*perService), "B/instance")
-	writeHeapProfile(b)
+	memtest.WriteHeapProfile(b)
 }
 
 // openMemBackend opens the store at path and a Cloud Map backend on it
@@ -118,30 +116,4 @@ func openMemBackend(b *testing.B, path string) (*boltstore.Store, *cloudmap.Back
 		b.Fatal(err)
 	}
 	return st, cm
-}
-
-// heapInUse is the live heap after a full collection.
-func heapInUse() uint64 {
-	var m runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
-
-// writeHeapProfile writes the heap profile to $MAPMESH_HEAP_PROFILE, if
-// set: what the bytes are.
-func writeHeapProfile(b *testing.B) {
-	path := os.Getenv("MAPMESH_HEAP_PROFILE")
-	if path == "" {
-		return
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	if err := pprof.WriteHeapProfile(f); err != nil {
-		b.Fatal(err)
-	}
 }

@@ -3,16 +3,14 @@ package healthcheck
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mapmesh/mapmesh/internal/awsapi"
 	"github.com/mapmesh/mapmesh/internal/cloudmap"
+	"github.com/mapmesh/mapmesh/internal/memtest"
 	"github.com/mapmesh/mapmesh/internal/store/boltstore"
 )
 
@@ -85,7 +83,7 @@ func BenchmarkInstanceMemory(b *testing.B) {
 
 		st, cm = openMemBackend(b, path)
 		pass := func(context.Context, target) error { return nil }
-		before := heapInUse()
+		before := memtest.HeapInUse()
 		b.StartTimer()
 		c, err := Start(cm, Config{Interval: time.Hour, probe: pass})
 		if err != nil {
@@ -99,9 +97,9 @@ func BenchmarkInstanceMemory(b *testing.B) {
 			time.Sleep(time.Millisecond)
 		}
 		b.StopTimer()
-		after := heapInUse()
+		after := memtest.HeapInUse()
 		b.ReportMetric(float64(int64(after)-int64(before))/(services*perService), "B/instance")
-		writeHeapProfile(b)
+		memtest.WriteHeapProfile(b)
 		c.Close()
 		cm.Close()
 		st.Close()
@@ -123,30 +121,4 @@ func openMemBackend(b *testing.B, path string) (*boltstore.Store, *cloudmap.Back
 		b.Fatal(err)
 	}
 	return st, cm
-}
-
-// heapInUse is the live heap after a full collection.
-func heapInUse() uint64 {
-	var m runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
-
-// writeHeapProfile writes the heap profile to $MAPMESH_HEAP_PROFILE, if
-// set: what the bytes are.
-func writeHeapProfile(b *testing.B) {
-	path := os.Getenv("MAPMESH_HEAP_PROFILE")
-	if path == "" {
-		return
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	if err := pprof.WriteHeapProfile(f); err != nil {
-		b.Fatal(err)
-	}
 }

@@ -3,10 +3,7 @@ package xds
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/pprof"
 	"sync"
 	"testing"
 
@@ -16,6 +13,7 @@ import (
 	"github.com/mapmesh/mapmesh/internal/appmesh"
 	"github.com/mapmesh/mapmesh/internal/awsapi"
 	"github.com/mapmesh/mapmesh/internal/cloudmap"
+	"github.com/mapmesh/mapmesh/internal/memtest"
 	"github.com/mapmesh/mapmesh/internal/store/boltstore"
 )
 
@@ -82,18 +80,18 @@ func BenchmarkEndpointMemory(b *testing.B) {
 		// first build of the process initializes once (protobuf types,
 		// the caches' own state) is not counted.
 		connect("warm", "client", 1)
-		heap := []uint64{heapInUse()}
+		heap := []uint64{memtest.HeapInUse()}
 		for i, name := range clients {
 			if i == 0 {
 				b.StartTimer()
 			}
 			connect("mem", name, services*perService)
 			b.StopTimer()
-			heap = append(heap, heapInUse())
+			heap = append(heap, memtest.HeapInUse())
 		}
 		b.ReportMetric(float64(int64(heap[1])-int64(heap[0]))/(services*perService), "B/instance")
 		b.ReportMetric(float64(int64(heap[2])-int64(heap[1]))/(services*perService), "B/instance/extra-node")
-		writeHeapProfile(b)
+		memtest.WriteHeapProfile(b)
 		xs.Close()
 		am.Close()
 		cm.Close()
@@ -200,30 +198,4 @@ func openMemBackends(b *testing.B, path string) (*boltstore.Store, *cloudmap.Bac
 		b.Fatal(err)
 	}
 	return st, cm, am
-}
-
-// heapInUse is the live heap after a full collection.
-func heapInUse() uint64 {
-	var m runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
-
-// writeHeapProfile writes the heap profile to $MAPMESH_HEAP_PROFILE, if
-// set: what the bytes are.
-func writeHeapProfile(b *testing.B) {
-	path := os.Getenv("MAPMESH_HEAP_PROFILE")
-	if path == "" {
-		return
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	if err := pprof.WriteHeapProfile(f); err != nil {
-		b.Fatal(err)
-	}
 }
