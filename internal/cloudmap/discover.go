@@ -175,23 +175,23 @@ func (b *Backend) discover(ctx context.Context, in *DiscoverInstancesInput, w *d
 	defer func() { *scratch = (*scratch)[:0]; scratchPool.Put(scratch) }()
 	out := &discovered{}
 	var (
-		err   error
-		query string // the answer cache's key; "" for a blocking query
-		svc   *service
-		gen   uint64
-		at    int64
-		slot  int
+		err      error
+		cacheKey string // the answer cache's key; "" for a blocking query
+		svc      *service
+		gen      uint64
+		at       int64
+		slot     int
 	)
 	if w == nil && b.dom.answers.max > 0 {
-		query = queryKey(in, filter, max)
+		cacheKey = queryKey(in, filter, max)
 	}
 	if werr := b.read(ctx, pk, func(p *partition) {
 		var s *service
 		if s, err = p.lookupService(*in.NamespaceName, *in.ServiceName); err != nil {
 			return
 		}
-		if query != "" {
-			if out.body, slot = b.dom.answers.get(s, query, s.gen, now); out.body != nil {
+		if cacheKey != "" {
+			if out.body, slot = b.dom.answers.get(s, cacheKey, s.gen, now); out.body != nil {
 				return
 			}
 			svc, gen, at = s, s.gen, s.set.nextHealthChange(now)
@@ -249,7 +249,7 @@ func (b *Backend) discover(ctx context.Context, in *DiscoverInstancesInput, w *d
 	if svc != nil {
 		out.body = out.AppendJSON(nil)
 		out.hits = nil
-		b.dom.answers.put(svc, query, gen, at, slot, out.body)
+		b.dom.answers.put(svc, cacheKey, gen, at, slot, out.body)
 	} else {
 		out.hits = append([]hit(nil), out.hits...) // cand goes back to the pool
 	}

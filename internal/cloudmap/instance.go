@@ -49,25 +49,19 @@ func instanceOf(r *instRecord, account string, modRev int64) *instance {
 // decodeInstance makes the view's instance of a stored record.
 func decodeInstance(value []byte, account string, modRev int64) (*instance, error) {
 	var r storedInstance
-	attrs, fast := Attributes(""), decodeStored(value, &r)
-	if fast {
-		attrs = Attributes(string(r.Attributes))
-	} else if err := json.Unmarshal(value, &r); err != nil {
-		return nil, err
-	} else {
-		attrs = Attributes(r.Attributes)
-	}
-	if fast {
-		return &instance{id: r.ID, attrs: attrs, creatorRequestID: r.CreatorRequestID,
-			createdBy: intern(r.CreatedByAccount, account), createDate: r.CreateDate, modRev: modRev}, nil
-	}
-	if len(r.Attributes) == 0 || r.Attributes[0] != '{' || !compactJSON(r.Attributes) {
-		var m map[string]string // null, or written by something else: normalize
-		if err := json.Unmarshal(r.Attributes, &m); err != nil && len(r.Attributes) > 0 {
+	if !decodeStored(value, &r) { // not as mapmesh writes it: read it as JSON
+		if err := json.Unmarshal(value, &r); err != nil {
 			return nil, err
 		}
-		attrs = EncodeAttributes(m)
+		if len(r.Attributes) == 0 || r.Attributes[0] != '{' || !compactJSON(r.Attributes) {
+			var m map[string]string // null, or written by something else: normalize
+			if err := json.Unmarshal(r.Attributes, &m); err != nil && len(r.Attributes) > 0 {
+				return nil, err
+			}
+			r.Attributes = json.RawMessage(EncodeAttributes(m))
+		}
 	}
+	attrs := Attributes(r.Attributes)
 	return &instance{id: r.ID, attrs: attrs, creatorRequestID: r.CreatorRequestID,
 		createdBy: intern(r.CreatedByAccount, account), createDate: r.CreateDate, modRev: modRev}, nil
 }
