@@ -157,9 +157,7 @@ func serve(e Env, args []string) int {
 		return usageError(e, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
 	if e.Getenv("GOGC") == "" {
-		// The live heap is small (the views); collecting less often halves
-		// the GC's share of a busy server's CPU. GOGC in the environment wins.
-		debug.SetGCPercent(400)
+		paceGC() // GOGC in the environment wins
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
