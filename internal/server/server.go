@@ -268,8 +268,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer am.Close()
 	// Loading the views read every record once: give the memory that
-	// took back to the OS now, rather than over the next minutes.
+	// took back to the OS now, rather than over the next minutes, and drop
+	// the pages of the bbolt file it mapped (they stay in the page cache).
 	debug.FreeOSMemory()
+	if opened.bolt != nil {
+		opened.bolt.ReleaseMapped()
+	}
 
 	hc, err := healthcheck.Start(cm, healthcheck.Config{Interval: cfg.HealthInterval, Timeout: cfg.HealthTimeout,
 		Concurrency: cfg.HealthConcurrency, AllowedCIDRs: cfg.HealthAllowedCIDRs, DeniedCIDRs: cfg.HealthDeniedCIDRs, Logger: log,

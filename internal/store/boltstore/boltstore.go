@@ -70,8 +70,8 @@ type Options struct {
 	// when more than half of it is free (compact.go). Zero takes the
 	// default; negative never compacts.
 	CompactMinSize int64
-	// Logger receives what Open's compaction does (slog.Default() when
-	// nil).
+	// Logger receives what Open's compaction does, and a failure to drop
+	// mapped pages (slog.Default() when nil).
 	Logger *slog.Logger
 }
 
@@ -179,10 +179,12 @@ type Store struct {
 	ckptErr     atomic.Value // the last checkpoint error, if any
 	// ckptFailing is set while the running checkpoint keeps failing (a
 	// full disk); ckptFail (capacity 1) signals each failure, and
-	// ckptStop, closed by Close, ends the retries.
+	// ckptStop, closed by Close, ends the retries and releaseLoop.
 	ckptFailing atomic.Bool
 	ckptFail    chan struct{}
 	ckptStop    chan struct{}
+	// releaseStopped is closed when releaseLoop has returned.
+	releaseStopped chan struct{}
 
 	// inflight counts the Txn calls queued or being committed.
 	inflight atomic.Int32
@@ -262,10 +264,13 @@ func Open(path string, opts Options) (*Store, error) {
 		ckptStopped: make(chan struct{}),
 		ckptFail:    make(chan struct{}, 1),
 		ckptStop:    make(chan struct{}),
+
+		releaseStopped: make(chan struct{}),
 	}
 	s.durable.Store(rev)
 	go s.checkpointLoop()
 	go s.commitLoop()
+	go s.releaseLoop()
 	return s, nil
 }
 
@@ -430,6 +435,7 @@ func (s *Store) Close() error {
 	close(s.ckptStop)
 	close(s.ckptJobs)
 	<-s.ckptStopped
+	<-s.releaseStopped
 	werr := s.wal.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close: %w", err)

@@ -62,6 +62,9 @@ func (s *Store) checkpointLoop() {
 		s.ovMu.Unlock()
 		s.checkpoints.Add(1)
 		s.ckptDone <- struct{}{}
+		// A checkpoint reads a page for each key it writes: under random
+		// writes, most of the file between two checkpoints.
+		s.ReleaseMapped()
 	}
 }
 

@@ -1,0 +1,84 @@
+package boltstore
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mapmesh/mapmesh/internal/store"
+)
+
+// rssFileKB is this process's RssFile from /proc/self/status.
+func rssFileKB(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "RssFile:" {
+			n, err := strconv.Atoi(f[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Skip("no RssFile in /proc/self/status")
+	return 0
+}
+
+// TestReleaseMapped reads a 24 MB store file (less than a scan reads
+// before it drops pages itself), which maps its pages, and checks that
+// ReleaseMapped takes them out of RSS and that the store still reads the
+// same records afterwards.
+func TestReleaseMapped(t *testing.T) {
+	c := churn(t, filepath.Join(t.TempDir(), "mapmesh.db"), 6_000, func(int) bool { return true })
+	s := openTest(t, c.path, Options{CompactMinSize: -1})
+	ctx := context.Background()
+	before := rssFileKB(t)
+	kvs, _, err := s.List(ctx, "/c/")
+	if err != nil || len(kvs) != c.keys-1 { // all but /other
+		t.Fatalf("List = %d keys, %v; want %d", len(kvs), err, c.keys-1)
+	}
+	read := rssFileKB(t)
+	if read-before < 16_000 {
+		t.Fatalf("RssFile %d kB -> %d kB after reading %d keys of %d bytes: the file is not mapped as expected", before, read, c.keys, churnValue)
+	}
+	s.ReleaseMapped()
+	if released := rssFileKB(t); released > before+(read-before)/4 {
+		t.Errorf("RssFile %d kB before reading, %d kB after, %d kB after ReleaseMapped: the pages were not dropped", before, read, released)
+	}
+	again, _, err := s.List(ctx, "/c/")
+	if err != nil || len(again) != len(kvs) {
+		t.Fatalf("List after ReleaseMapped = %d keys, %v; want %d", len(again), err, len(kvs))
+	}
+	for i := range kvs {
+		if again[i].Key != kvs[i].Key || string(again[i].Value) != string(kvs[i].Value) || again[i].ModRevision != kvs[i].ModRevision {
+			t.Fatalf("key %d differs after ReleaseMapped: %q", i, kvs[i].Key)
+		}
+	}
+}
+
+// TestScanReleasesMapped scans an 80 MB store file and checks that no more
+// than about scanRelease of it is mapped at any time of the scan.
+func TestScanReleasesMapped(t *testing.T) {
+	c := churn(t, filepath.Join(t.TempDir(), "mapmesh.db"), 20_000, func(int) bool { return true })
+	s := openTest(t, c.path, Options{CompactMinSize: -1})
+	before, peak, n := rssFileKB(t), 0, 0
+	_, err := s.Scan(context.Background(), "/c/", func(store.KV) error {
+		if n++; n%500 == 0 {
+			peak = max(peak, rssFileKB(t)-before)
+		}
+		return nil
+	})
+	if err != nil || n != c.keys-1 {
+		t.Fatalf("Scan = %d keys, %v; want %d", n, err, c.keys-1)
+	}
+	if limit := (scanRelease + 8<<20) / 1024; peak > limit || peak < 8_000 {
+		t.Errorf("RssFile grew by at most %d kB during a scan of %d keys of %d bytes; want between 8,000 and %d", peak, n, churnValue, limit)
+	}
+}
