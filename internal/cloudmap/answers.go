@@ -19,7 +19,8 @@ import (
 // health): answerSlots encodings, each in its own random order (and, past
 // MaxResults, its own random subset). A request takes a slot at random, so
 // consecutive answers still come in different orders, as AWS's
-// "randomized list" does; a slot is encoded anew after answerReuse uses.
+// "randomized list" does; a slot is encoded anew once it has served
+// answerReuse requests and is answerMinAge old.
 // An entry holds until a delayed custom health status matures, and never
 // after the service changed. The cache is bounded in bytes (the least
 // recently used entries go first) and emptied when the view is reloaded.
@@ -41,14 +42,20 @@ type answer struct {
 	healthAt int64 // epoch ms when a pending health status matures; 0: none
 	bodies   [answerSlots][]byte
 	uses     [answerSlots]int
+	born     [answerSlots]int64 // epoch ms when each slot was encoded
 	lastUse  uint64
 }
 
 const (
 	// answerSlots is how many differently ordered encodings an entry keeps.
 	answerSlots = 4
-	// answerReuse is how many requests one encoding serves.
-	answerReuse = 32
+	// An encoding serves at least answerReuse requests, and for at least
+	// answerMinAge ms: a query asked a few times a second gets a new order
+	// every answerReuse requests, one asked thousands of times a second is
+	// encoded at most answerSlots times per answerMinAge (encoding 1,000
+	// instances costs far more than sending them; docs/benchmarks.md).
+	answerReuse  = 32
+	answerMinAge = 50
 )
 
 // DefaultAnswerCacheBytes bounds the encoded DiscoverInstances answers kept.
@@ -97,7 +104,7 @@ func (c *answerCache) get(s *service, query string, gen uint64, now int64) ([]by
 		c.drop(k, a)
 		return nil, slot
 	}
-	if a.bodies[slot] == nil || a.uses[slot] >= answerReuse {
+	if a.bodies[slot] == nil || a.uses[slot] >= answerReuse && now-a.born[slot] >= answerMinAge {
 		return nil, slot
 	}
 	a.uses[slot]++
@@ -106,8 +113,9 @@ func (c *answerCache) get(s *service, query string, gen uint64, now int64) ([]by
 	return a.bodies[slot], slot
 }
 
-// put keeps body in slot of the answers to query on s at generation gen.
-func (c *answerCache) put(s *service, query string, gen uint64, healthAt int64, slot int, body []byte) {
+// put keeps body, encoded at now (epoch ms), in slot of the answers to
+// query on s at generation gen.
+func (c *answerCache) put(s *service, query string, gen uint64, healthAt, now int64, slot int, body []byte) {
 	if c.max == 0 || len(body) > c.max/(2*answerSlots) {
 		return
 	}
@@ -136,7 +144,7 @@ func (c *answerCache) put(s *service, query string, gen uint64, healthAt int64, 
 		c.m[k] = a
 	}
 	c.clock++
-	a.bodies[slot], a.uses[slot], a.lastUse = body, 1, c.clock
+	a.bodies[slot], a.uses[slot], a.born[slot], a.lastUse = body, 1, now, c.clock
 	c.bytes += len(body)
 }
 

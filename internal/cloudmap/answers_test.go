@@ -10,7 +10,8 @@ import (
 )
 
 // TestAnswerCache: repeated DiscoverInstances queries share an encoded
-// answer for at most answerReuse requests, then get a new random order;
+// answer for at most answerReuse requests or answerMinAge, whichever is
+// longer, then get a new random order;
 // every kind of change shows in the very next answer; different queries
 // have different answers.
 func TestAnswerCache(t *testing.T) {
@@ -36,11 +37,23 @@ func TestAnswerCache(t *testing.T) {
 		return out
 	}
 
-	// Shared for answerReuse requests, then encoded again in a new order.
+	// Asked faster than answerReuse requests per answerMinAge: the
+	// answerSlots encodings serve every request until they are that old.
 	first := ask(nil)
+	frozen := map[uintptr]int{ptr(first): 1}
+	for range 4 * answerSlots * answerReuse {
+		frozen[ptr(ask(nil))]++
+	}
+	if len(frozen) != answerSlots {
+		t.Errorf("%d requests within %d ms got %d encoded answers; want %d, one per slot", 4*answerSlots*answerReuse+1, answerMinAge, len(frozen), answerSlots)
+	}
+
+	// Asked slower: shared for answerReuse requests, then encoded again in
+	// a new order.
 	bodies := map[uintptr]int{}
 	orders := map[string]bool{}
 	for range 4 * answerReuse {
+		advance(answerMinAge * time.Millisecond)
 		d := ask(nil)
 		if d.body == nil {
 			t.Fatal("DiscoverInstances answered without an encoded body")
@@ -48,15 +61,13 @@ func TestAnswerCache(t *testing.T) {
 		bodies[ptr(d)]++
 		orders[fmt.Sprint(ids(d))] = true
 	}
-	bodies[ptr(first)]++
-	for p, n := range bodies {
+	for _, n := range bodies {
 		if n > answerReuse {
-			t.Errorf("one encoded answer served %d requests; want at most %d", n, answerReuse)
+			t.Errorf("one encoded answer served %d requests, %d ms apart; want at most %d", n, answerMinAge, answerReuse)
 		}
-		_ = p
 	}
 	if len(bodies) < 4 || len(orders) < 4 {
-		t.Errorf("%d requests got %d encoded answers in %d orders; want at least 4 of each", 4*answerReuse+1, len(bodies), len(orders))
+		t.Errorf("%d requests got %d encoded answers in %d orders; want at least 4 of each", 4*answerReuse, len(bodies), len(orders))
 	}
 
 	// Consecutive answers come in different orders ("a randomized list").

@@ -249,7 +249,7 @@ func (b *Backend) discover(ctx context.Context, in *DiscoverInstancesInput, w *d
 	if svc != nil {
 		out.body = out.AppendJSON(nil)
 		out.hits = nil
-		b.dom.answers.put(svc, cacheKey, gen, at, slot, out.body)
+		b.dom.answers.put(svc, cacheKey, gen, at, now, slot, out.body)
 	} else {
 		out.hits = append([]hit(nil), out.hits...) // cand goes back to the pool
 	}
