@@ -33,6 +33,7 @@
 # as found, then again after a GC forced through the server's debug
 # endpoint); the data dir size from du -sb. Then it replaces the section
 # between <!-- scale:begin --> and <!-- scale:end --> in docs/benchmarks.md
+# (scale-N for another number of instances: its own section)
 # and prints the same summary. Targets are stated at 300,000 instances
 # (RSS <= 300 MB, restart <= 3 s, data dir <= 800 MB after 150,000 pairs)
 # and 1,000,000 (RSS <= 1 GB, restart <= 10 s); at another size they are
@@ -205,6 +206,18 @@ start_server() {
 		--quota-namespaces 1000000 --quota-services-per-namespace 100000 >"$1" 2>&1 &
 	server_pid=$!
 	pids+=("$server_pid")
+	sample_rss "$server_pid" &
+	pids+=("$!")
+}
+
+# sample_rss PID: VmRSS of PID every half second into $work/rss, until it
+# exits (the peak of each step).
+sample_rss() {
+	local kb
+	while kb=$(status_kb "$1" VmRSS 2>/dev/null) && [[ -n $kb ]]; do
+		echo "$(date +%s.%N) $kb" >>"$work/rss"
+		sleep 0.5
+	done
 }
 
 # status_kb PID FIELD: a field of /proc/PID/status in kB.
@@ -370,6 +383,15 @@ with open(os.path.join(work, "phases")) as f:
         name, t = line.split()
         phases.append((name, float(t)))
 took = {phases[i][0]: phases[i + 1][1] - phases[i][1] for i in range(len(phases) - 1)}
+# The largest sampled VmRSS of each step.
+step_peak = {}
+if os.path.exists(os.path.join(work, "rss")):
+    with open(os.path.join(work, "rss")) as f:
+        for line in f:
+            t, kb = line.split()
+            name = next((phases[i][0] for i in range(len(phases) - 1, -1, -1) if phases[i][1] <= float(t)), None)
+            if name is not None:
+                step_peak[name] = max(step_peak.get(name, 0), int(kb) * 1024)
 rounds = {}
 for name in os.listdir(work):
     if name.startswith("discover-") and name.endswith(".json"):
@@ -491,10 +513,12 @@ if topup:
 w = ops["walk"]
 steps.append(f"- ListOperations walk from the start: {w['pages']:,} pages, {w['operations']:,} operations in {w['seconds']:.0f} s "
              f"(stopped by {w['stopped_by']})")
+steps.append("- peak RSS of each step (MB, VmRSS sampled every 0.5 s): "
+             + ", ".join(f"{k} {v / MB:,.0f}" for k, v in step_peak.items()))
 steps.append("- time per step (s): " + ", ".join(f"{k} {v:.0f}" for k, v in took.items()) + f"; whole run {env['BENCH_ELAPSED']} s")
 
 section = "\n".join([
-    "## Scale: many instances, many retained operations",
+    "## Scale: many instances, many retained operations" if N == 300_000 else f"## Scale at {N:,} instances",
     "",
     "Written by `test/bench/scale.sh` (run it to refresh this section); do not edit by hand.",
     "",
@@ -534,7 +558,8 @@ print(section)
 
 out = env.get("BENCH_DOCS_FILE", "")
 if out:
-    begin, end = "<!-- scale:begin -->", "<!-- scale:end -->"
+    name = "scale" if N == 300_000 else f"scale-{N}"
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     text = open(out).read() if os.path.exists(out) else "# Benchmarks\n\n"
     if begin not in text or end not in text:
         text = text.rstrip("\n") + f"\n\n{begin}\n{end}\n"
