@@ -185,6 +185,9 @@ type Store struct {
 	ckptStop    chan struct{}
 	// releaseStopped is closed when releaseLoop has returned.
 	releaseStopped chan struct{}
+	// readBytes counts the bytes read from the file since the mapped
+	// pages were last dropped by a reader (noteRead).
+	readBytes atomic.Int64
 
 	// inflight counts the Txn calls queued or being committed.
 	inflight atomic.Int32
@@ -380,6 +383,7 @@ func (s *Store) Get(ctx context.Context, key string) (store.KV, error) {
 				return nil
 			}
 			found = true
+			s.noteRead(tx, len(key)+len(v))
 			var err error
 			kv, err = decodeKV(key, v)
 			return err

@@ -280,6 +280,7 @@ func (s *Store) ListPage(ctx context.Context, prefix string, opts store.PageOpti
 			page.More = true
 			break
 		}
+		s.noteRead(sn.tx, len(k)+len(v))
 		kv, err := decodeKV(k, v)
 		if err != nil {
 			return store.Page{}, readErr("list page", err)
@@ -309,18 +310,12 @@ func (s *Store) scan(ctx context.Context, op, prefix string, fn func(store.KV) e
 	}
 	defer sn.tx.Rollback()
 	m := sn.walk(newRange(prefix, "", false))
-	read := 0
 	for {
 		k, v, ok := m.next()
 		if !ok {
 			return sn.rev, nil
 		}
-		if read += len(k) + len(v); read >= scanRelease {
-			// What was read is copied: a scan of the whole state (a
-			// view's load) maps no more of the file than this at a time.
-			_ = dropMapped(s.db.Info().Data, int(sn.tx.Size()))
-			read = 0
-		}
+		s.noteRead(sn.tx, len(k)+len(v))
 		kv, err := decodeKV(k, v) // a copy: v belongs to bbolt
 		if err != nil {
 			return 0, readErr(op, err)

@@ -63,8 +63,9 @@ func TestReleaseMapped(t *testing.T) {
 	}
 }
 
-// TestScanReleasesMapped scans an 80 MB store file and checks that no more
-// than about scanRelease of it is mapped at any time of the scan.
+// TestScanReleasesMapped reads an 80 MB store file, in one scan and then
+// page by page (a ListOperations walk), and checks that no more than about
+// readRelease of it is mapped at any time.
 func TestScanReleasesMapped(t *testing.T) {
 	c := churn(t, filepath.Join(t.TempDir(), "mapmesh.db"), 20_000, func(int) bool { return true })
 	s := openTest(t, c.path, Options{CompactMinSize: -1})
@@ -78,7 +79,26 @@ func TestScanReleasesMapped(t *testing.T) {
 	if err != nil || n != c.keys-1 {
 		t.Fatalf("Scan = %d keys, %v; want %d", n, err, c.keys-1)
 	}
-	if limit := (scanRelease + 8<<20) / 1024; peak > limit || peak < 8_000 {
+	limit := (readRelease + 8<<20) / 1024
+	if peak > limit || peak < 8_000 {
 		t.Errorf("RssFile grew by at most %d kB during a scan of %d keys of %d bytes; want between 8,000 and %d", peak, n, churnValue, limit)
+	}
+
+	s.ReleaseMapped()
+	before, peak, n = rssFileKB(t), 0, 0
+	for after := ""; ; {
+		page, err := s.ListPage(context.Background(), "/c/", store.PageOptions{After: after, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(page.KVs)
+		peak = max(peak, rssFileKB(t)-before)
+		if !page.More {
+			break
+		}
+		after = page.KVs[len(page.KVs)-1].Key
+	}
+	if n != c.keys-1 || peak > limit || peak < 8_000 {
+		t.Errorf("RssFile grew by at most %d kB while %d keys were read in pages of 100; want %d keys, between 8,000 and %d kB", peak, n, c.keys-1, limit)
 	}
 }
