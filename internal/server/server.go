@@ -327,7 +327,11 @@ func Run(ctx context.Context, cfg Config) error {
 	reg := metrics.New()
 	observe := func(o awsapi.Observation) {
 		reg.ObserveAPI(o.Service, o.Operation, o.Code, o.Duration)
-		// The access log, at debug level.
+		// The access log, at debug level. Asked first: the arguments
+		// would be boxed for every request even when the level is off.
+		if !log.Enabled(context.Background(), slog.LevelDebug) {
+			return
+		}
 		log.Debug("request", "service", o.Service, "operation", o.Operation, "account", o.Account, "status", o.Status,
 			"code", o.Code, "ms", float64(o.Duration.Microseconds())/1000, "request_id", o.RequestID)
 	}
