@@ -169,7 +169,7 @@ func openWAL(dbPath string, size int64, after int64) (*wal, []walRecord, error) 
 			return nil, nil, err
 		}
 		w.files[i] = f
-		buf, err := io.ReadAll(f)
+		buf, err := readFile(f)
 		if err != nil {
 			w.close()
 			return nil, nil, err
@@ -198,6 +198,21 @@ func openWAL(dbPath string, size int64, after int64) (*wal, []walRecord, error) 
 }
 
 var errDamagedWAL = errors.New("damaged write-ahead log")
+
+// readFile reads f from its start into a buffer of its size (io.ReadAll
+// would grow one, copying the 32 MiB of a log file several times).
+func readFile(f *os.File) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, fi.Size())
+	n, err := io.ReadFull(f, buf)
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		err = nil // shorter than it was: what is there
+	}
+	return buf[:n], err
+}
 
 // zeroFill writes zeros from off to size and flushes them, so that later
 // records overwrite existing blocks and fdatasync has no metadata to write.
