@@ -55,7 +55,7 @@ const (
 	// encoded at most answerSlots times per answerMinAge (encoding 1,000
 	// instances costs far more than sending them; docs/benchmarks.md).
 	answerReuse  = 32
-	answerMinAge = 50
+	answerMinAge = 250
 )
 
 // DefaultAnswerCacheBytes bounds the encoded DiscoverInstances answers kept.
