@@ -16,7 +16,8 @@ import (
 // Load and Apply from one goroutine, one call at a time; the Folder guards
 // its own state against its readers.
 type Folder interface {
-	// Load replaces the projection with the prefix's contents at rev.
+	// Load replaces the projection with the prefix's contents at rev. It
+	// may clear kvs' elements as it goes.
 	Load(kvs []store.KV, rev int64)
 	// Apply folds in the events of one transaction, in revision order.
 	Apply(evs []store.Event)

@@ -174,7 +174,11 @@ func (f folder[K, P, C]) Load(kvs []store.KV, rev int64) {
 		r.Reload(rev)
 	}
 	v.parts = map[K]*P{}
-	for _, kv := range kvs {
+	for i, kv := range kvs {
+		// Let go of each record once applied: the records read are about
+		// as large as the view made of them, and need not both be held
+		// at the end of a load.
+		kvs[i] = store.KV{}
 		v.applyLocked(store.Event{Type: store.EventPut, Rev: kv.ModRevision, KV: kv})
 	}
 	subs := v.subscribers
