@@ -77,15 +77,7 @@ func (s *Store) writeCheckpoint(job ckptJob) error {
 		// appended at the end of their range, whose half-empty pages
 		// would never fill (etcd does the same for its revision keys).
 		kvb.FillPercent = 0.9
-		n := 0
 		for k, v := range job.entries {
-			if n++; n%checkpointRelease == 0 {
-				// Each key maps the page it goes to: under random writes
-				// a large checkpoint would map a large part of the file.
-				// Only this transaction can move the mapping, when it
-				// commits.
-				_ = dropMapped(s.db.Info().Data, int(tx.Size()))
-			}
 			var err error
 			if v == nil {
 				err = kvb.Delete([]byte(k))

@@ -7,13 +7,11 @@ import (
 )
 
 // The pages of the file mapped into the process are dropped after every
-// checkpoint and every checkpointRelease keys it writes, every
-// releaseEvery, and by the reader that brings what was read since the last
-// drop to readRelease bytes.
+// checkpoint, every releaseEvery, and by the reader that brings what was
+// read since the last drop to readRelease bytes.
 const (
-	releaseEvery      = 5 * time.Second
-	readRelease       = 32 << 20
-	checkpointRelease = 4096
+	releaseEvery = 5 * time.Second
+	readRelease  = 32 << 20
 )
 
 // noteRead counts n bytes read in tx; once readRelease bytes have been
