@@ -2,11 +2,14 @@ package boltstore
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mapmesh/mapmesh/internal/store"
 )
@@ -100,5 +103,63 @@ func TestScanReleasesMapped(t *testing.T) {
 	}
 	if n != c.keys-1 || peak > limit || peak < 8_000 {
 		t.Errorf("RssFile grew by at most %d kB while %d keys were read in pages of 100; want %d keys, between 8,000 and %d kB", peak, n, c.keys-1, limit)
+	}
+}
+
+// TestCheckpointReleasesMapped rewrites 12,000 keys that each sit on their
+// own page of the file (values of the same size, as a re-registration
+// writes). The checkpoint that writes them into bbolt maps most of the file
+// (bbolt reads each page it frees, and the kernel maps the pages around
+// each page read); the test checks that the pages are dropped as soon as
+// it is done, not only releaseEvery later.
+func TestCheckpointReleasesMapped(t *testing.T) {
+	const keys = 12_000 // 48 MB of pages
+	c := churn(t, filepath.Join(t.TempDir(), "mapmesh.db"), 20_000, func(int) bool { return true })
+	s := openTest(t, c.path, Options{CompactMinSize: -1, CheckpointKeys: keys, CheckpointInterval: time.Hour, WALSize: 128 << 20})
+	s.testCkptHold.Lock() // the checkpoint waits until the baseline is taken
+	held := true
+	defer func() {
+		if held {
+			s.testCkptHold.Unlock()
+		}
+	}()
+	before := s.checkpoints.Load()
+	value := make([]byte, churnValue)
+	value[0] = 1
+	perm := rand.Perm(20_000)[:keys]
+	for n := 0; n < keys; n += 100 {
+		var ops []store.Op
+		for _, i := range perm[n : n+100] {
+			ops = append(ops, store.Put(fmt.Sprintf("/c/%07d", i), value))
+		}
+		txn(t, s, nil, ops...)
+	}
+	s.ReleaseMapped()
+	base, peak := rssFileKB(t), 0
+	s.testCkptHold.Unlock()
+	held = false
+	deadline := time.Now().Add(time.Minute)
+	for s.checkpoints.Load() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint within a minute")
+		}
+		peak = max(peak, rssFileKB(t)-base)
+		time.Sleep(time.Millisecond)
+	}
+	if peak < 16_000 {
+		t.Fatalf("RssFile grew by %d kB during a checkpoint of %d keys on their own pages; the test expects it to map them", peak, keys)
+	}
+	after := 0
+	for wait := time.Now().Add(time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if after = rssFileKB(t) - base; after < 8_000 || time.Now().After(wait) {
+			break
+		}
+	}
+	if after >= 8_000 {
+		t.Errorf("RssFile still %d kB above its baseline a second after a checkpoint that mapped %d kB more", after, peak)
+	}
+	kv, err := s.Get(context.Background(), fmt.Sprintf("/c/%07d", perm[0]))
+	if err != nil || len(kv.Value) != churnValue || kv.Value[0] != 1 {
+		t.Fatalf("Get after the checkpoint = %d bytes, %v; want the value written", len(kv.Value), err)
 	}
 }
