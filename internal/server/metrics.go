@@ -50,6 +50,8 @@ func registerStoreMetrics(reg *metrics.Registry, st store.Store, bolt *boltstore
 		stat(func(s boltstore.Stats) float64 { return float64(s.WALBytes) }))
 	reg.Func("mapmesh_store_checkpoints_total", "Checkpoints of the write-ahead log into the bbolt file.", true, nil,
 		stat(func(s boltstore.Stats) float64 { return float64(s.Checkpoints) }))
+	reg.Func("mapmesh_store_checkpoint_revision", "The revision the bbolt file holds once its last checkpoint is complete; below mapmesh_store_revision while writes wait in the write-ahead log for a checkpoint (at most a second after the last write) or one runs.", false, nil,
+		stat(func(s boltstore.Stats) float64 { return float64(s.CheckpointRevision) }))
 	reg.Func("mapmesh_store_file_bytes", "Size of the bbolt file.", false, nil,
 		stat(func(s boltstore.Stats) float64 { return float64(s.FileSize) }))
 	reg.Func("mapmesh_store_free_bytes", "Free pages in the bbolt file: reused before it grows, given back by a compaction at startup once more than half the file.", false, nil,

@@ -79,7 +79,7 @@ func TestMetrics(t *testing.T) {
 	if metric(t, after, `mapmesh_dns_queries_total\{qtype="A",rcode="\w+"\}`) < 1 {
 		t.Errorf("the DNS query was not counted")
 	}
-	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "mapmesh_store_commits_total",
+	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "mapmesh_store_commits_total", "mapmesh_store_checkpoint_revision",
 		`mapmesh_projection_lag_revisions\{view="cloudmap"\}`, "mapmesh_xds_connected_streams", "mapmesh_health_checks"} {
 		if !regexp.MustCompile(`(?m)^` + name + ` `).MatchString(after) {
 			t.Errorf("/metrics has no %s", name)

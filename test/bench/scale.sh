@@ -228,6 +228,25 @@ status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 # metric NAME: one unlabelled sample of the server's /metrics.
 metric() { curl -fsS --max-time 30 "$endpoint/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 
+# settle NAME: wait (at most 60 s) until the store is at rest: every write
+# checkpointed into the bbolt file (mapmesh_store_checkpoint_revision equals
+# mapmesh_store_revision; the idle checkpoint comes a second after the last
+# write), so that the figures after a step are the server's, not those of a
+# checkpoint halfway through the file (its pages are mapped until it ends;
+# the peak figures include it). The wait goes into $work/settle-NAME.
+settle() {
+	local t0 rev ck waited
+	t0=$(now_ns)
+	for _ in $(seq 240); do
+		rev=$(metric mapmesh_store_revision) ck=$(metric mapmesh_store_checkpoint_revision)
+		[[ -n $rev && $rev == "$ck" ]] && break
+		sleep 0.25
+	done
+	waited=$((($(now_ns) - t0) / 1000000))
+	echo "$waited" >"$work/settle-$1"
+	log "$1: store at rest after $waited ms (revision $rev, checkpointed $ck)"
+}
+
 # snapshot NAME: the server's memory and the data dir size, into $work/mem-NAME.json.
 snapshot() {
 	local name=$1 rss anon file hwm heap heap_gc dir
@@ -276,14 +295,14 @@ snapshot empty
 phase populate
 log "populate: $instances instances, c=$conc"
 bounded "$timeout" "$work/populate.json" "$load" populate "${scale_flags[@]}"
-sleep 1
+settle loaded
 snapshot loaded
 
 # 3. Churn.
 phase churn
 log "churn: $pairs pairs, c=$conc"
 bounded "$timeout" "$work/churn.json" "$load" churn "${scale_flags[@]}" -pairs "$pairs"
-sleep 1
+settle churned
 snapshot churned
 
 # 4. Graceful shutdown.
@@ -319,6 +338,7 @@ bounded 20m "$work/ops.json" "$load" ops -endpoint "$endpoint" -pages "$pages" -
 
 # 7. DiscoverInstances on a 1,000-instance service against the stub's ceiling.
 phase discover
+settle discover
 bounded 2m /dev/null "$load" discover -endpoint "$endpoint" -namespace scale-0000 -service svc-00 -max-results 1000 \
 	-health-status ALL -expect "$per_service" -save-body "$work/discover.body" -c 1 -n 1 -duration 1m
 stub_port=$(free_port)
@@ -336,6 +356,9 @@ for round in $(seq "$rounds"); do
 		bounded 10m "$work/discover-$target-$round.json" "$load" discover -endpoint "$url" -namespace scale-0000 \
 			-service svc-00 -max-results 1000 -health-status ALL -c 8 -n 2000000 -duration "$duration" -warmup 1s \
 			-server-pid "$pid" -json 2>/dev/null
+		log "  $(python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))
+print("{:,.0f} req/s, server CPU {:.0f} µs/request".format(d["req_per_s"], d.get("server_cpu_us_per_req", 0)))' \
+			"$work/discover-$target-$round.json" 2>/dev/null)"
 	done
 done
 stop "$stub_pid" 5
@@ -372,6 +395,15 @@ MB = 1e6
 def load(name):
     with open(os.path.join(work, name)) as f:
         return json.load(f)
+
+
+def settled(name):
+    """The wait for the store to be at rest before NAME's figures."""
+    try:
+        with open(os.path.join(work, f"settle-{name}")) as f:
+            return f"{int(f.read()) / 1000:.1f} s"
+    except (OSError, ValueError):
+        return "not waited"
 
 
 mem = {k: load(f"mem-{k}.json") for k in ["empty", "loaded", "churned", "restarted", "final"]}
@@ -558,7 +590,10 @@ section = "\n".join([
     "",
     "RSS is VmRSS from /proc; its file part is mostly pages of the mmapped bbolt file, which the kernel",
     "can drop under memory pressure. \"After GC\" is go_memstats_heap_inuse_bytes after a GC forced through",
-    "the debug endpoint (heap profile with gc=1), taken after the RSS figures.",
+    "the debug endpoint (heap profile with gc=1), taken after the RSS figures. The figures after populate",
+    "and churn, and the DiscoverInstances rounds, wait until the store is at rest (every write checkpointed",
+    "into the bbolt file, about a second after the last one; a checkpoint maps the file's pages it reads",
+    "until it ends): " + ", ".join(f"{k} {settled(k)}" for k in ["loaded", "churned", "discover"]) + ".",
 ])
 
 print()

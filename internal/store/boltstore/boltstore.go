@@ -207,6 +207,9 @@ type Store struct {
 	commitNanos, lingerNanos atomic.Int64
 	walBytes                 atomic.Int64
 	checkpoints              atomic.Int64
+	// checkpointed is the revision the bbolt file holds, set once a
+	// checkpoint is complete (its mapped pages dropped too).
+	checkpointed atomic.Int64
 }
 
 // Open opens the store in the bbolt file at path, creating the file if it
@@ -271,6 +274,7 @@ func Open(path string, opts Options) (*Store, error) {
 		releaseStopped: make(chan struct{}),
 	}
 	s.durable.Store(rev)
+	s.checkpointed.Store(rev)
 	go s.checkpointLoop()
 	go s.commitLoop()
 	go s.releaseLoop()
@@ -504,6 +508,10 @@ type Stats struct {
 	Commits int64
 	// Checkpoints is the number of checkpoints written into bbolt.
 	Checkpoints int64
+	// CheckpointRevision is the revision the bbolt file holds once its
+	// last checkpoint is complete: the store is at rest (no checkpoint
+	// to come or running) when it equals the store's revision.
+	CheckpointRevision int64
 	// Txns is the number of store transactions that created a revision.
 	Txns int64
 	// CommitTime is the time spent writing and flushing WAL records;
@@ -529,7 +537,8 @@ type Stats struct {
 // is the group commit's average batch.
 func (s *Store) Stats() Stats {
 	st := Stats{Commits: s.commits.Load(), Txns: s.applied.Load(), Checkpoints: s.checkpoints.Load(),
-		CommitTime: time.Duration(s.commitNanos.Load()), LingerTime: time.Duration(s.lingerNanos.Load()),
+		CheckpointRevision: s.checkpointed.Load(),
+		CommitTime:         time.Duration(s.commitNanos.Load()), LingerTime: time.Duration(s.lingerNanos.Load()),
 		WALBytes: s.walBytes.Load(), CheckpointFailing: s.ckptFailing.Load(), Compaction: s.compaction}
 	if !s.closed.Load() {
 		st.FileSize, st.FreeBytes, _ = usage(s.db, s.path, s.pageSize)

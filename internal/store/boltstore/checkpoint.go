@@ -65,6 +65,7 @@ func (s *Store) checkpointLoop() {
 		// A checkpoint reads a page for each key it writes: under random
 		// writes, most of the file between two checkpoints.
 		s.ReleaseMapped()
+		s.checkpointed.Store(job.rev)
 	}
 }
 

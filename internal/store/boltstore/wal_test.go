@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mapmesh/mapmesh/internal/store"
 )
@@ -143,4 +144,37 @@ func FuzzDecodeRecords(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCheckpointRevision: Stats().CheckpointRevision stays at the opened
+// revision while writes wait in the WAL, and reaches the store's revision
+// once the idle checkpoint has written them into bbolt; a reopen starts
+// from the file's revision.
+func TestCheckpointRevision(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mapmesh.db")
+	s := openTest(t, path, Options{CheckpointKeys: 1 << 20, CheckpointInterval: 200 * time.Millisecond})
+	s.testCkptHold.Lock()
+	var rev int64
+	for i := range 50 {
+		rev = txn(t, s, nil, store.Put(fmt.Sprintf("/c/%02d", i), []byte("v")))
+	}
+	time.Sleep(400 * time.Millisecond) // the idle checkpoint is due, and held
+	if got := s.Stats().CheckpointRevision; got != 0 {
+		t.Errorf("CheckpointRevision = %d while the checkpoint is held; want 0", got)
+	}
+	s.testCkptHold.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().CheckpointRevision != rev {
+		if time.Now().After(deadline) {
+			t.Fatalf("CheckpointRevision = %d 10 s after the last write; want %d", s.Stats().CheckpointRevision, rev)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openTest(t, path, Options{})
+	if got := s2.Stats().CheckpointRevision; got != rev {
+		t.Errorf("CheckpointRevision after reopen = %d; want %d", got, rev)
+	}
 }
