@@ -79,11 +79,13 @@ func (v *Validation) Union(path string, set ...bool) {
 // Member returns the path of member name inside path: the model name with
 // its first letter lowered, joined with '.', as Coral writes it.
 func Member(path, name string) string {
-	m := strings.ToLower(name[:1]) + name[1:]
-	if path == "" {
-		return m
+	if c := name[0]; 'A' <= c && c <= 'Z' {
+		name = string(c+'a'-'A') + name[1:]
 	}
-	return path + "." + m
+	if path == "" {
+		return name
+	}
+	return path + "." + name
 }
 
 // Elem returns the path of the i-th (0-based) element of the list at path,

@@ -513,7 +513,9 @@ func (g *gen) validateFunc(name string) error {
 		if r.LocationName != "" {
 			pathName = r.LocationName
 		}
-		pathExpr := fmt.Sprintf("awsapi.Member(path, %q)", pathName)
+		// The member's path name, lowered here (Member would lower it
+		// for each request): at the top level, the path is a constant.
+		pathExpr := fmt.Sprintf("awsapi.Member(path, %q)", strings.ToLower(pathName[:1])+pathName[1:])
 		var body bytes.Buffer
 		switch ms.Type {
 		case "string":

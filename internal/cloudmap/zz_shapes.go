@@ -624,20 +624,20 @@ type UpdateServiceOutput struct {
 // Validate checks the model's constraints.
 func (s *CreateHttpNamespaceInput) Validate(v *awsapi.Validation, path string) {
 	if s.Name == nil {
-		v.Null(awsapi.Member(path, "Name"))
+		v.Null(awsapi.Member(path, "name"))
 	} else {
-		v.String(awsapi.Member(path, "Name"), *s.Name, ruleNamespaceNameHTTP)
+		v.String(awsapi.Member(path, "name"), *s.Name, ruleNamespaceNameHTTP)
 	}
 	if s.CreatorRequestID != nil {
-		v.String(awsapi.Member(path, "CreatorRequestId"), *s.CreatorRequestID, ruleResourceID)
+		v.String(awsapi.Member(path, "creatorRequestId"), *s.CreatorRequestID, ruleResourceID)
 	}
 	if s.Description != nil {
-		v.String(awsapi.Member(path, "Description"), *s.Description, ruleResourceDescription)
+		v.String(awsapi.Member(path, "description"), *s.Description, ruleResourceDescription)
 	}
 	if s.Tags != nil {
-		v.Size(awsapi.Member(path, "Tags"), "[...]", len(s.Tags), 0, 200)
+		v.Size(awsapi.Member(path, "tags"), "[...]", len(s.Tags), 0, 200)
 		for i := range s.Tags {
-			s.Tags[i].Validate(v, awsapi.Elem(awsapi.Member(path, "Tags"), i))
+			s.Tags[i].Validate(v, awsapi.Elem(awsapi.Member(path, "tags"), i))
 		}
 	}
 }
@@ -645,105 +645,105 @@ func (s *CreateHttpNamespaceInput) Validate(v *awsapi.Validation, path string) {
 // Validate checks the model's constraints.
 func (s *CreatePrivateDnsNamespaceInput) Validate(v *awsapi.Validation, path string) {
 	if s.Name == nil {
-		v.Null(awsapi.Member(path, "Name"))
+		v.Null(awsapi.Member(path, "name"))
 	} else {
-		v.String(awsapi.Member(path, "Name"), *s.Name, ruleNamespaceNamePrivate)
+		v.String(awsapi.Member(path, "name"), *s.Name, ruleNamespaceNamePrivate)
 	}
 	if s.CreatorRequestID != nil {
-		v.String(awsapi.Member(path, "CreatorRequestId"), *s.CreatorRequestID, ruleResourceID)
+		v.String(awsapi.Member(path, "creatorRequestId"), *s.CreatorRequestID, ruleResourceID)
 	}
 	if s.Description != nil {
-		v.String(awsapi.Member(path, "Description"), *s.Description, ruleResourceDescription)
+		v.String(awsapi.Member(path, "description"), *s.Description, ruleResourceDescription)
 	}
 	if s.VPC == nil {
-		v.Null(awsapi.Member(path, "Vpc"))
+		v.Null(awsapi.Member(path, "vpc"))
 	} else {
-		v.String(awsapi.Member(path, "Vpc"), *s.VPC, ruleResourceID)
+		v.String(awsapi.Member(path, "vpc"), *s.VPC, ruleResourceID)
 	}
 	if s.Tags != nil {
-		v.Size(awsapi.Member(path, "Tags"), "[...]", len(s.Tags), 0, 200)
+		v.Size(awsapi.Member(path, "tags"), "[...]", len(s.Tags), 0, 200)
 		for i := range s.Tags {
-			s.Tags[i].Validate(v, awsapi.Elem(awsapi.Member(path, "Tags"), i))
+			s.Tags[i].Validate(v, awsapi.Elem(awsapi.Member(path, "tags"), i))
 		}
 	}
 	if s.Properties != nil {
-		s.Properties.Validate(v, awsapi.Member(path, "Properties"))
+		s.Properties.Validate(v, awsapi.Member(path, "properties"))
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *CreatePublicDnsNamespaceInput) Validate(v *awsapi.Validation, path string) {
 	if s.Name == nil {
-		v.Null(awsapi.Member(path, "Name"))
+		v.Null(awsapi.Member(path, "name"))
 	} else {
-		v.String(awsapi.Member(path, "Name"), *s.Name, ruleNamespaceNamePublic)
+		v.String(awsapi.Member(path, "name"), *s.Name, ruleNamespaceNamePublic)
 	}
 	if s.CreatorRequestID != nil {
-		v.String(awsapi.Member(path, "CreatorRequestId"), *s.CreatorRequestID, ruleResourceID)
+		v.String(awsapi.Member(path, "creatorRequestId"), *s.CreatorRequestID, ruleResourceID)
 	}
 	if s.Description != nil {
-		v.String(awsapi.Member(path, "Description"), *s.Description, ruleResourceDescription)
+		v.String(awsapi.Member(path, "description"), *s.Description, ruleResourceDescription)
 	}
 	if s.Tags != nil {
-		v.Size(awsapi.Member(path, "Tags"), "[...]", len(s.Tags), 0, 200)
+		v.Size(awsapi.Member(path, "tags"), "[...]", len(s.Tags), 0, 200)
 		for i := range s.Tags {
-			s.Tags[i].Validate(v, awsapi.Elem(awsapi.Member(path, "Tags"), i))
+			s.Tags[i].Validate(v, awsapi.Elem(awsapi.Member(path, "tags"), i))
 		}
 	}
 	if s.Properties != nil {
-		s.Properties.Validate(v, awsapi.Member(path, "Properties"))
+		s.Properties.Validate(v, awsapi.Member(path, "properties"))
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *CreateServiceInput) Validate(v *awsapi.Validation, path string) {
 	if s.Name == nil {
-		v.Null(awsapi.Member(path, "Name"))
+		v.Null(awsapi.Member(path, "name"))
 	} else {
-		v.String(awsapi.Member(path, "Name"), *s.Name, ruleServiceName)
+		v.String(awsapi.Member(path, "name"), *s.Name, ruleServiceName)
 	}
 	if s.NamespaceID != nil {
-		v.String(awsapi.Member(path, "NamespaceId"), *s.NamespaceID, ruleARN)
+		v.String(awsapi.Member(path, "namespaceId"), *s.NamespaceID, ruleARN)
 	}
 	if s.CreatorRequestID != nil {
-		v.String(awsapi.Member(path, "CreatorRequestId"), *s.CreatorRequestID, ruleResourceID)
+		v.String(awsapi.Member(path, "creatorRequestId"), *s.CreatorRequestID, ruleResourceID)
 	}
 	if s.Description != nil {
-		v.String(awsapi.Member(path, "Description"), *s.Description, ruleResourceDescription)
+		v.String(awsapi.Member(path, "description"), *s.Description, ruleResourceDescription)
 	}
 	if s.DNSConfig != nil {
-		s.DNSConfig.Validate(v, awsapi.Member(path, "DnsConfig"))
+		s.DNSConfig.Validate(v, awsapi.Member(path, "dnsConfig"))
 	}
 	if s.HealthCheckConfig != nil {
-		s.HealthCheckConfig.Validate(v, awsapi.Member(path, "HealthCheckConfig"))
+		s.HealthCheckConfig.Validate(v, awsapi.Member(path, "healthCheckConfig"))
 	}
 	if s.HealthCheckCustomConfig != nil {
-		s.HealthCheckCustomConfig.Validate(v, awsapi.Member(path, "HealthCheckCustomConfig"))
+		s.HealthCheckCustomConfig.Validate(v, awsapi.Member(path, "healthCheckCustomConfig"))
 	}
 	if s.Tags != nil {
-		v.Size(awsapi.Member(path, "Tags"), "[...]", len(s.Tags), 0, 200)
+		v.Size(awsapi.Member(path, "tags"), "[...]", len(s.Tags), 0, 200)
 		for i := range s.Tags {
-			s.Tags[i].Validate(v, awsapi.Elem(awsapi.Member(path, "Tags"), i))
+			s.Tags[i].Validate(v, awsapi.Elem(awsapi.Member(path, "tags"), i))
 		}
 	}
 	if s.Type != nil {
-		v.String(awsapi.Member(path, "Type"), *s.Type, ruleServiceTypeOption)
+		v.String(awsapi.Member(path, "type"), *s.Type, ruleServiceTypeOption)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *DNSConfig) Validate(v *awsapi.Validation, path string) {
 	if s.NamespaceID != nil {
-		v.String(awsapi.Member(path, "NamespaceId"), *s.NamespaceID, ruleResourceID)
+		v.String(awsapi.Member(path, "namespaceId"), *s.NamespaceID, ruleResourceID)
 	}
 	if s.RoutingPolicy != nil {
-		v.String(awsapi.Member(path, "RoutingPolicy"), *s.RoutingPolicy, ruleRoutingPolicy)
+		v.String(awsapi.Member(path, "routingPolicy"), *s.RoutingPolicy, ruleRoutingPolicy)
 	}
 	if s.DNSRecords == nil {
-		v.Null(awsapi.Member(path, "DnsRecords"))
+		v.Null(awsapi.Member(path, "dnsRecords"))
 	} else {
 		for i := range s.DNSRecords {
-			s.DNSRecords[i].Validate(v, awsapi.Elem(awsapi.Member(path, "DnsRecords"), i))
+			s.DNSRecords[i].Validate(v, awsapi.Elem(awsapi.Member(path, "dnsRecords"), i))
 		}
 	}
 }
@@ -751,10 +751,10 @@ func (s *DNSConfig) Validate(v *awsapi.Validation, path string) {
 // Validate checks the model's constraints.
 func (s *DNSConfigChange) Validate(v *awsapi.Validation, path string) {
 	if s.DNSRecords == nil {
-		v.Null(awsapi.Member(path, "DnsRecords"))
+		v.Null(awsapi.Member(path, "dnsRecords"))
 	} else {
 		for i := range s.DNSRecords {
-			s.DNSRecords[i].Validate(v, awsapi.Elem(awsapi.Member(path, "DnsRecords"), i))
+			s.DNSRecords[i].Validate(v, awsapi.Elem(awsapi.Member(path, "dnsRecords"), i))
 		}
 	}
 }
@@ -762,239 +762,239 @@ func (s *DNSConfigChange) Validate(v *awsapi.Validation, path string) {
 // Validate checks the model's constraints.
 func (s *DNSRecord) Validate(v *awsapi.Validation, path string) {
 	if s.Type == nil {
-		v.Null(awsapi.Member(path, "Type"))
+		v.Null(awsapi.Member(path, "type"))
 	} else {
-		v.String(awsapi.Member(path, "Type"), *s.Type, ruleRecordType)
+		v.String(awsapi.Member(path, "type"), *s.Type, ruleRecordType)
 	}
 	if s.TTL == nil {
-		v.Null(awsapi.Member(path, "TTL"))
+		v.Null(awsapi.Member(path, "tTL"))
 	} else {
-		v.Int(awsapi.Member(path, "TTL"), int64(*s.TTL), ruleRecordTTL)
+		v.Int(awsapi.Member(path, "tTL"), int64(*s.TTL), ruleRecordTTL)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *DeleteNamespaceInput) Validate(v *awsapi.Validation, path string) {
 	if s.ID == nil {
-		v.Null(awsapi.Member(path, "Id"))
+		v.Null(awsapi.Member(path, "id"))
 	} else {
-		v.String(awsapi.Member(path, "Id"), *s.ID, ruleARN)
+		v.String(awsapi.Member(path, "id"), *s.ID, ruleARN)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *DeleteServiceAttributesInput) Validate(v *awsapi.Validation, path string) {
 	if s.ServiceID == nil {
-		v.Null(awsapi.Member(path, "ServiceId"))
+		v.Null(awsapi.Member(path, "serviceId"))
 	} else {
-		v.String(awsapi.Member(path, "ServiceId"), *s.ServiceID, ruleARN)
+		v.String(awsapi.Member(path, "serviceId"), *s.ServiceID, ruleARN)
 	}
 	if s.Attributes == nil {
-		v.Null(awsapi.Member(path, "Attributes"))
+		v.Null(awsapi.Member(path, "attributes"))
 	} else {
-		v.Size(awsapi.Member(path, "Attributes"), s.Attributes, len(s.Attributes), 1, 30)
-		v.Strings(awsapi.Member(path, "Attributes"), s.Attributes, ruleServiceAttributeKey)
+		v.Size(awsapi.Member(path, "attributes"), s.Attributes, len(s.Attributes), 1, 30)
+		v.Strings(awsapi.Member(path, "attributes"), s.Attributes, ruleServiceAttributeKey)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *DeleteServiceInput) Validate(v *awsapi.Validation, path string) {
 	if s.ID == nil {
-		v.Null(awsapi.Member(path, "Id"))
+		v.Null(awsapi.Member(path, "id"))
 	} else {
-		v.String(awsapi.Member(path, "Id"), *s.ID, ruleARN)
+		v.String(awsapi.Member(path, "id"), *s.ID, ruleARN)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *DeregisterInstanceInput) Validate(v *awsapi.Validation, path string) {
 	if s.ServiceID == nil {
-		v.Null(awsapi.Member(path, "ServiceId"))
+		v.Null(awsapi.Member(path, "serviceId"))
 	} else {
-		v.String(awsapi.Member(path, "ServiceId"), *s.ServiceID, ruleARN)
+		v.String(awsapi.Member(path, "serviceId"), *s.ServiceID, ruleARN)
 	}
 	if s.InstanceID == nil {
-		v.Null(awsapi.Member(path, "InstanceId"))
+		v.Null(awsapi.Member(path, "instanceId"))
 	} else {
-		v.String(awsapi.Member(path, "InstanceId"), *s.InstanceID, ruleResourceID)
+		v.String(awsapi.Member(path, "instanceId"), *s.InstanceID, ruleResourceID)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *DiscoverInstancesInput) Validate(v *awsapi.Validation, path string) {
 	if s.NamespaceName == nil {
-		v.Null(awsapi.Member(path, "NamespaceName"))
+		v.Null(awsapi.Member(path, "namespaceName"))
 	} else {
-		v.String(awsapi.Member(path, "NamespaceName"), *s.NamespaceName, ruleNamespaceName)
+		v.String(awsapi.Member(path, "namespaceName"), *s.NamespaceName, ruleNamespaceName)
 	}
 	if s.ServiceName == nil {
-		v.Null(awsapi.Member(path, "ServiceName"))
+		v.Null(awsapi.Member(path, "serviceName"))
 	} else {
-		v.String(awsapi.Member(path, "ServiceName"), *s.ServiceName, ruleServiceName)
+		v.String(awsapi.Member(path, "serviceName"), *s.ServiceName, ruleServiceName)
 	}
 	if s.MaxResults != nil {
-		v.Int(awsapi.Member(path, "MaxResults"), int64(*s.MaxResults), ruleDiscoverMaxResults)
+		v.Int(awsapi.Member(path, "maxResults"), int64(*s.MaxResults), ruleDiscoverMaxResults)
 	}
 	if s.QueryParameters != nil {
-		v.StringMap(awsapi.Member(path, "QueryParameters"), s.QueryParameters, ruleAttrKey, ruleAttrValue)
+		v.StringMap(awsapi.Member(path, "queryParameters"), s.QueryParameters, ruleAttrKey, ruleAttrValue)
 	}
 	if s.OptionalParameters != nil {
-		v.StringMap(awsapi.Member(path, "OptionalParameters"), s.OptionalParameters, ruleAttrKey, ruleAttrValue)
+		v.StringMap(awsapi.Member(path, "optionalParameters"), s.OptionalParameters, ruleAttrKey, ruleAttrValue)
 	}
 	if s.HealthStatus != nil {
-		v.String(awsapi.Member(path, "HealthStatus"), *s.HealthStatus, ruleHealthStatusFilter)
+		v.String(awsapi.Member(path, "healthStatus"), *s.HealthStatus, ruleHealthStatusFilter)
 	}
 	if s.OwnerAccount != nil {
-		v.String(awsapi.Member(path, "OwnerAccount"), *s.OwnerAccount, ruleAWSAccountID)
+		v.String(awsapi.Member(path, "ownerAccount"), *s.OwnerAccount, ruleAWSAccountID)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *DiscoverInstancesRevisionInput) Validate(v *awsapi.Validation, path string) {
 	if s.NamespaceName == nil {
-		v.Null(awsapi.Member(path, "NamespaceName"))
+		v.Null(awsapi.Member(path, "namespaceName"))
 	} else {
-		v.String(awsapi.Member(path, "NamespaceName"), *s.NamespaceName, ruleNamespaceName)
+		v.String(awsapi.Member(path, "namespaceName"), *s.NamespaceName, ruleNamespaceName)
 	}
 	if s.ServiceName == nil {
-		v.Null(awsapi.Member(path, "ServiceName"))
+		v.Null(awsapi.Member(path, "serviceName"))
 	} else {
-		v.String(awsapi.Member(path, "ServiceName"), *s.ServiceName, ruleServiceName)
+		v.String(awsapi.Member(path, "serviceName"), *s.ServiceName, ruleServiceName)
 	}
 	if s.OwnerAccount != nil {
-		v.String(awsapi.Member(path, "OwnerAccount"), *s.OwnerAccount, ruleAWSAccountID)
+		v.String(awsapi.Member(path, "ownerAccount"), *s.OwnerAccount, ruleAWSAccountID)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *GetInstanceInput) Validate(v *awsapi.Validation, path string) {
 	if s.ServiceID == nil {
-		v.Null(awsapi.Member(path, "ServiceId"))
+		v.Null(awsapi.Member(path, "serviceId"))
 	} else {
-		v.String(awsapi.Member(path, "ServiceId"), *s.ServiceID, ruleARN)
+		v.String(awsapi.Member(path, "serviceId"), *s.ServiceID, ruleARN)
 	}
 	if s.InstanceID == nil {
-		v.Null(awsapi.Member(path, "InstanceId"))
+		v.Null(awsapi.Member(path, "instanceId"))
 	} else {
-		v.String(awsapi.Member(path, "InstanceId"), *s.InstanceID, ruleResourceID)
+		v.String(awsapi.Member(path, "instanceId"), *s.InstanceID, ruleResourceID)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *GetInstancesHealthStatusInput) Validate(v *awsapi.Validation, path string) {
 	if s.ServiceID == nil {
-		v.Null(awsapi.Member(path, "ServiceId"))
+		v.Null(awsapi.Member(path, "serviceId"))
 	} else {
-		v.String(awsapi.Member(path, "ServiceId"), *s.ServiceID, ruleARN)
+		v.String(awsapi.Member(path, "serviceId"), *s.ServiceID, ruleARN)
 	}
 	if s.Instances != nil {
-		v.Size(awsapi.Member(path, "Instances"), s.Instances, len(s.Instances), 1, -1)
-		v.Strings(awsapi.Member(path, "Instances"), s.Instances, ruleResourceID)
+		v.Size(awsapi.Member(path, "instances"), s.Instances, len(s.Instances), 1, -1)
+		v.Strings(awsapi.Member(path, "instances"), s.Instances, ruleResourceID)
 	}
 	if s.MaxResults != nil {
-		v.Int(awsapi.Member(path, "MaxResults"), int64(*s.MaxResults), ruleMaxResults)
+		v.Int(awsapi.Member(path, "maxResults"), int64(*s.MaxResults), ruleMaxResults)
 	}
 	if s.NextToken != nil {
-		v.String(awsapi.Member(path, "NextToken"), *s.NextToken, ruleNextToken)
+		v.String(awsapi.Member(path, "nextToken"), *s.NextToken, ruleNextToken)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *GetNamespaceInput) Validate(v *awsapi.Validation, path string) {
 	if s.ID == nil {
-		v.Null(awsapi.Member(path, "Id"))
+		v.Null(awsapi.Member(path, "id"))
 	} else {
-		v.String(awsapi.Member(path, "Id"), *s.ID, ruleARN)
+		v.String(awsapi.Member(path, "id"), *s.ID, ruleARN)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *GetOperationInput) Validate(v *awsapi.Validation, path string) {
 	if s.OperationID == nil {
-		v.Null(awsapi.Member(path, "OperationId"))
+		v.Null(awsapi.Member(path, "operationId"))
 	} else {
-		v.String(awsapi.Member(path, "OperationId"), *s.OperationID, ruleOperationID)
+		v.String(awsapi.Member(path, "operationId"), *s.OperationID, ruleOperationID)
 	}
 	if s.OwnerAccount != nil {
-		v.String(awsapi.Member(path, "OwnerAccount"), *s.OwnerAccount, ruleAWSAccountID)
+		v.String(awsapi.Member(path, "ownerAccount"), *s.OwnerAccount, ruleAWSAccountID)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *GetServiceAttributesInput) Validate(v *awsapi.Validation, path string) {
 	if s.ServiceID == nil {
-		v.Null(awsapi.Member(path, "ServiceId"))
+		v.Null(awsapi.Member(path, "serviceId"))
 	} else {
-		v.String(awsapi.Member(path, "ServiceId"), *s.ServiceID, ruleARN)
+		v.String(awsapi.Member(path, "serviceId"), *s.ServiceID, ruleARN)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *GetServiceInput) Validate(v *awsapi.Validation, path string) {
 	if s.ID == nil {
-		v.Null(awsapi.Member(path, "Id"))
+		v.Null(awsapi.Member(path, "id"))
 	} else {
-		v.String(awsapi.Member(path, "Id"), *s.ID, ruleARN)
+		v.String(awsapi.Member(path, "id"), *s.ID, ruleARN)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *HTTPNamespaceChange) Validate(v *awsapi.Validation, path string) {
 	if s.Description == nil {
-		v.Null(awsapi.Member(path, "Description"))
+		v.Null(awsapi.Member(path, "description"))
 	} else {
-		v.String(awsapi.Member(path, "Description"), *s.Description, ruleResourceDescription)
+		v.String(awsapi.Member(path, "description"), *s.Description, ruleResourceDescription)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *HealthCheckConfig) Validate(v *awsapi.Validation, path string) {
 	if s.Type == nil {
-		v.Null(awsapi.Member(path, "Type"))
+		v.Null(awsapi.Member(path, "type"))
 	} else {
-		v.String(awsapi.Member(path, "Type"), *s.Type, ruleHealthCheckType)
+		v.String(awsapi.Member(path, "type"), *s.Type, ruleHealthCheckType)
 	}
 	if s.ResourcePath != nil {
-		v.String(awsapi.Member(path, "ResourcePath"), *s.ResourcePath, ruleResourcePath)
+		v.String(awsapi.Member(path, "resourcePath"), *s.ResourcePath, ruleResourcePath)
 	}
 	if s.FailureThreshold != nil {
-		v.Int(awsapi.Member(path, "FailureThreshold"), int64(*s.FailureThreshold), ruleFailureThreshold)
+		v.Int(awsapi.Member(path, "failureThreshold"), int64(*s.FailureThreshold), ruleFailureThreshold)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *HealthCheckCustomConfig) Validate(v *awsapi.Validation, path string) {
 	if s.FailureThreshold != nil {
-		v.Int(awsapi.Member(path, "FailureThreshold"), int64(*s.FailureThreshold), ruleFailureThreshold)
+		v.Int(awsapi.Member(path, "failureThreshold"), int64(*s.FailureThreshold), ruleFailureThreshold)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *ListInstancesInput) Validate(v *awsapi.Validation, path string) {
 	if s.ServiceID == nil {
-		v.Null(awsapi.Member(path, "ServiceId"))
+		v.Null(awsapi.Member(path, "serviceId"))
 	} else {
-		v.String(awsapi.Member(path, "ServiceId"), *s.ServiceID, ruleARN)
+		v.String(awsapi.Member(path, "serviceId"), *s.ServiceID, ruleARN)
 	}
 	if s.NextToken != nil {
-		v.String(awsapi.Member(path, "NextToken"), *s.NextToken, ruleNextToken)
+		v.String(awsapi.Member(path, "nextToken"), *s.NextToken, ruleNextToken)
 	}
 	if s.MaxResults != nil {
-		v.Int(awsapi.Member(path, "MaxResults"), int64(*s.MaxResults), ruleMaxResults)
+		v.Int(awsapi.Member(path, "maxResults"), int64(*s.MaxResults), ruleMaxResults)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *ListNamespacesInput) Validate(v *awsapi.Validation, path string) {
 	if s.NextToken != nil {
-		v.String(awsapi.Member(path, "NextToken"), *s.NextToken, ruleNextToken)
+		v.String(awsapi.Member(path, "nextToken"), *s.NextToken, ruleNextToken)
 	}
 	if s.MaxResults != nil {
-		v.Int(awsapi.Member(path, "MaxResults"), int64(*s.MaxResults), ruleMaxResults)
+		v.Int(awsapi.Member(path, "maxResults"), int64(*s.MaxResults), ruleMaxResults)
 	}
 	if s.Filters != nil {
 		for i := range s.Filters {
-			s.Filters[i].Validate(v, awsapi.Elem(awsapi.Member(path, "Filters"), i))
+			s.Filters[i].Validate(v, awsapi.Elem(awsapi.Member(path, "filters"), i))
 		}
 	}
 }
@@ -1002,14 +1002,14 @@ func (s *ListNamespacesInput) Validate(v *awsapi.Validation, path string) {
 // Validate checks the model's constraints.
 func (s *ListOperationsInput) Validate(v *awsapi.Validation, path string) {
 	if s.NextToken != nil {
-		v.String(awsapi.Member(path, "NextToken"), *s.NextToken, ruleNextToken)
+		v.String(awsapi.Member(path, "nextToken"), *s.NextToken, ruleNextToken)
 	}
 	if s.MaxResults != nil {
-		v.Int(awsapi.Member(path, "MaxResults"), int64(*s.MaxResults), ruleMaxResults)
+		v.Int(awsapi.Member(path, "maxResults"), int64(*s.MaxResults), ruleMaxResults)
 	}
 	if s.Filters != nil {
 		for i := range s.Filters {
-			s.Filters[i].Validate(v, awsapi.Elem(awsapi.Member(path, "Filters"), i))
+			s.Filters[i].Validate(v, awsapi.Elem(awsapi.Member(path, "filters"), i))
 		}
 	}
 }
@@ -1017,14 +1017,14 @@ func (s *ListOperationsInput) Validate(v *awsapi.Validation, path string) {
 // Validate checks the model's constraints.
 func (s *ListServicesInput) Validate(v *awsapi.Validation, path string) {
 	if s.NextToken != nil {
-		v.String(awsapi.Member(path, "NextToken"), *s.NextToken, ruleNextToken)
+		v.String(awsapi.Member(path, "nextToken"), *s.NextToken, ruleNextToken)
 	}
 	if s.MaxResults != nil {
-		v.Int(awsapi.Member(path, "MaxResults"), int64(*s.MaxResults), ruleMaxResults)
+		v.Int(awsapi.Member(path, "maxResults"), int64(*s.MaxResults), ruleMaxResults)
 	}
 	if s.Filters != nil {
 		for i := range s.Filters {
-			s.Filters[i].Validate(v, awsapi.Elem(awsapi.Member(path, "Filters"), i))
+			s.Filters[i].Validate(v, awsapi.Elem(awsapi.Member(path, "filters"), i))
 		}
 	}
 }
@@ -1032,235 +1032,235 @@ func (s *ListServicesInput) Validate(v *awsapi.Validation, path string) {
 // Validate checks the model's constraints.
 func (s *ListTagsForResourceInput) Validate(v *awsapi.Validation, path string) {
 	if s.ResourceARN == nil {
-		v.Null(awsapi.Member(path, "ResourceARN"))
+		v.Null(awsapi.Member(path, "resourceARN"))
 	} else {
-		v.String(awsapi.Member(path, "ResourceARN"), *s.ResourceARN, ruleAmazonResourceName)
+		v.String(awsapi.Member(path, "resourceARN"), *s.ResourceARN, ruleAmazonResourceName)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *NamespaceFilter) Validate(v *awsapi.Validation, path string) {
 	if s.Name == nil {
-		v.Null(awsapi.Member(path, "Name"))
+		v.Null(awsapi.Member(path, "name"))
 	} else {
-		v.String(awsapi.Member(path, "Name"), *s.Name, ruleNamespaceFilterName)
+		v.String(awsapi.Member(path, "name"), *s.Name, ruleNamespaceFilterName)
 	}
 	if s.Values == nil {
-		v.Null(awsapi.Member(path, "Values"))
+		v.Null(awsapi.Member(path, "values"))
 	} else {
-		v.Strings(awsapi.Member(path, "Values"), s.Values, ruleFilterValue)
+		v.Strings(awsapi.Member(path, "values"), s.Values, ruleFilterValue)
 	}
 	if s.Condition != nil {
-		v.String(awsapi.Member(path, "Condition"), *s.Condition, ruleFilterCondition)
+		v.String(awsapi.Member(path, "condition"), *s.Condition, ruleFilterCondition)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *OperationFilter) Validate(v *awsapi.Validation, path string) {
 	if s.Name == nil {
-		v.Null(awsapi.Member(path, "Name"))
+		v.Null(awsapi.Member(path, "name"))
 	} else {
-		v.String(awsapi.Member(path, "Name"), *s.Name, ruleOperationFilterName)
+		v.String(awsapi.Member(path, "name"), *s.Name, ruleOperationFilterName)
 	}
 	if s.Values == nil {
-		v.Null(awsapi.Member(path, "Values"))
+		v.Null(awsapi.Member(path, "values"))
 	} else {
-		v.Strings(awsapi.Member(path, "Values"), s.Values, ruleFilterValue)
+		v.Strings(awsapi.Member(path, "values"), s.Values, ruleFilterValue)
 	}
 	if s.Condition != nil {
-		v.String(awsapi.Member(path, "Condition"), *s.Condition, ruleFilterCondition)
+		v.String(awsapi.Member(path, "condition"), *s.Condition, ruleFilterCondition)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *PrivateDNSNamespaceChange) Validate(v *awsapi.Validation, path string) {
 	if s.Description != nil {
-		v.String(awsapi.Member(path, "Description"), *s.Description, ruleResourceDescription)
+		v.String(awsapi.Member(path, "description"), *s.Description, ruleResourceDescription)
 	}
 	if s.Properties != nil {
-		s.Properties.Validate(v, awsapi.Member(path, "Properties"))
+		s.Properties.Validate(v, awsapi.Member(path, "properties"))
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *PrivateDNSNamespaceProperties) Validate(v *awsapi.Validation, path string) {
 	if s.DNSProperties == nil {
-		v.Null(awsapi.Member(path, "DnsProperties"))
+		v.Null(awsapi.Member(path, "dnsProperties"))
 	} else {
-		s.DNSProperties.Validate(v, awsapi.Member(path, "DnsProperties"))
+		s.DNSProperties.Validate(v, awsapi.Member(path, "dnsProperties"))
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *PrivateDNSNamespacePropertiesChange) Validate(v *awsapi.Validation, path string) {
 	if s.DNSProperties == nil {
-		v.Null(awsapi.Member(path, "DnsProperties"))
+		v.Null(awsapi.Member(path, "dnsProperties"))
 	} else {
-		s.DNSProperties.Validate(v, awsapi.Member(path, "DnsProperties"))
+		s.DNSProperties.Validate(v, awsapi.Member(path, "dnsProperties"))
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *PrivateDNSPropertiesMutable) Validate(v *awsapi.Validation, path string) {
 	if s.SOA == nil {
-		v.Null(awsapi.Member(path, "SOA"))
+		v.Null(awsapi.Member(path, "sOA"))
 	} else {
-		s.SOA.Validate(v, awsapi.Member(path, "SOA"))
+		s.SOA.Validate(v, awsapi.Member(path, "sOA"))
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *PrivateDNSPropertiesMutableChange) Validate(v *awsapi.Validation, path string) {
 	if s.SOA == nil {
-		v.Null(awsapi.Member(path, "SOA"))
+		v.Null(awsapi.Member(path, "sOA"))
 	} else {
-		s.SOA.Validate(v, awsapi.Member(path, "SOA"))
+		s.SOA.Validate(v, awsapi.Member(path, "sOA"))
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *PublicDNSNamespaceChange) Validate(v *awsapi.Validation, path string) {
 	if s.Description != nil {
-		v.String(awsapi.Member(path, "Description"), *s.Description, ruleResourceDescription)
+		v.String(awsapi.Member(path, "description"), *s.Description, ruleResourceDescription)
 	}
 	if s.Properties != nil {
-		s.Properties.Validate(v, awsapi.Member(path, "Properties"))
+		s.Properties.Validate(v, awsapi.Member(path, "properties"))
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *PublicDNSNamespaceProperties) Validate(v *awsapi.Validation, path string) {
 	if s.DNSProperties == nil {
-		v.Null(awsapi.Member(path, "DnsProperties"))
+		v.Null(awsapi.Member(path, "dnsProperties"))
 	} else {
-		s.DNSProperties.Validate(v, awsapi.Member(path, "DnsProperties"))
+		s.DNSProperties.Validate(v, awsapi.Member(path, "dnsProperties"))
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *PublicDNSNamespacePropertiesChange) Validate(v *awsapi.Validation, path string) {
 	if s.DNSProperties == nil {
-		v.Null(awsapi.Member(path, "DnsProperties"))
+		v.Null(awsapi.Member(path, "dnsProperties"))
 	} else {
-		s.DNSProperties.Validate(v, awsapi.Member(path, "DnsProperties"))
+		s.DNSProperties.Validate(v, awsapi.Member(path, "dnsProperties"))
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *PublicDNSPropertiesMutable) Validate(v *awsapi.Validation, path string) {
 	if s.SOA == nil {
-		v.Null(awsapi.Member(path, "SOA"))
+		v.Null(awsapi.Member(path, "sOA"))
 	} else {
-		s.SOA.Validate(v, awsapi.Member(path, "SOA"))
+		s.SOA.Validate(v, awsapi.Member(path, "sOA"))
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *PublicDNSPropertiesMutableChange) Validate(v *awsapi.Validation, path string) {
 	if s.SOA == nil {
-		v.Null(awsapi.Member(path, "SOA"))
+		v.Null(awsapi.Member(path, "sOA"))
 	} else {
-		s.SOA.Validate(v, awsapi.Member(path, "SOA"))
+		s.SOA.Validate(v, awsapi.Member(path, "sOA"))
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *RegisterInstanceInput) Validate(v *awsapi.Validation, path string) {
 	if s.ServiceID == nil {
-		v.Null(awsapi.Member(path, "ServiceId"))
+		v.Null(awsapi.Member(path, "serviceId"))
 	} else {
-		v.String(awsapi.Member(path, "ServiceId"), *s.ServiceID, ruleARN)
+		v.String(awsapi.Member(path, "serviceId"), *s.ServiceID, ruleARN)
 	}
 	if s.InstanceID == nil {
-		v.Null(awsapi.Member(path, "InstanceId"))
+		v.Null(awsapi.Member(path, "instanceId"))
 	} else {
-		v.String(awsapi.Member(path, "InstanceId"), *s.InstanceID, ruleInstanceID)
+		v.String(awsapi.Member(path, "instanceId"), *s.InstanceID, ruleInstanceID)
 	}
 	if s.CreatorRequestID != nil {
-		v.String(awsapi.Member(path, "CreatorRequestId"), *s.CreatorRequestID, ruleResourceID)
+		v.String(awsapi.Member(path, "creatorRequestId"), *s.CreatorRequestID, ruleResourceID)
 	}
 	if s.Attributes == nil {
-		v.Null(awsapi.Member(path, "Attributes"))
+		v.Null(awsapi.Member(path, "attributes"))
 	} else {
-		v.StringMap(awsapi.Member(path, "Attributes"), s.Attributes, ruleAttrKey, ruleAttrValue)
+		v.StringMap(awsapi.Member(path, "attributes"), s.Attributes, ruleAttrKey, ruleAttrValue)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *SOA) Validate(v *awsapi.Validation, path string) {
 	if s.TTL == nil {
-		v.Null(awsapi.Member(path, "TTL"))
+		v.Null(awsapi.Member(path, "tTL"))
 	} else {
-		v.Int(awsapi.Member(path, "TTL"), int64(*s.TTL), ruleRecordTTL)
+		v.Int(awsapi.Member(path, "tTL"), int64(*s.TTL), ruleRecordTTL)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *SOAChange) Validate(v *awsapi.Validation, path string) {
 	if s.TTL == nil {
-		v.Null(awsapi.Member(path, "TTL"))
+		v.Null(awsapi.Member(path, "tTL"))
 	} else {
-		v.Int(awsapi.Member(path, "TTL"), int64(*s.TTL), ruleRecordTTL)
+		v.Int(awsapi.Member(path, "tTL"), int64(*s.TTL), ruleRecordTTL)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *ServiceChange) Validate(v *awsapi.Validation, path string) {
 	if s.Description != nil {
-		v.String(awsapi.Member(path, "Description"), *s.Description, ruleResourceDescription)
+		v.String(awsapi.Member(path, "description"), *s.Description, ruleResourceDescription)
 	}
 	if s.DNSConfig != nil {
-		s.DNSConfig.Validate(v, awsapi.Member(path, "DnsConfig"))
+		s.DNSConfig.Validate(v, awsapi.Member(path, "dnsConfig"))
 	}
 	if s.HealthCheckConfig != nil {
-		s.HealthCheckConfig.Validate(v, awsapi.Member(path, "HealthCheckConfig"))
+		s.HealthCheckConfig.Validate(v, awsapi.Member(path, "healthCheckConfig"))
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *ServiceFilter) Validate(v *awsapi.Validation, path string) {
 	if s.Name == nil {
-		v.Null(awsapi.Member(path, "Name"))
+		v.Null(awsapi.Member(path, "name"))
 	} else {
-		v.String(awsapi.Member(path, "Name"), *s.Name, ruleServiceFilterName)
+		v.String(awsapi.Member(path, "name"), *s.Name, ruleServiceFilterName)
 	}
 	if s.Values == nil {
-		v.Null(awsapi.Member(path, "Values"))
+		v.Null(awsapi.Member(path, "values"))
 	} else {
-		v.Strings(awsapi.Member(path, "Values"), s.Values, ruleFilterValue)
+		v.Strings(awsapi.Member(path, "values"), s.Values, ruleFilterValue)
 	}
 	if s.Condition != nil {
-		v.String(awsapi.Member(path, "Condition"), *s.Condition, ruleFilterCondition)
+		v.String(awsapi.Member(path, "condition"), *s.Condition, ruleFilterCondition)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *Tag) Validate(v *awsapi.Validation, path string) {
 	if s.Key == nil {
-		v.Null(awsapi.Member(path, "Key"))
+		v.Null(awsapi.Member(path, "key"))
 	} else {
-		v.String(awsapi.Member(path, "Key"), *s.Key, ruleTagKey)
+		v.String(awsapi.Member(path, "key"), *s.Key, ruleTagKey)
 	}
 	if s.Value == nil {
-		v.Null(awsapi.Member(path, "Value"))
+		v.Null(awsapi.Member(path, "value"))
 	} else {
-		v.String(awsapi.Member(path, "Value"), *s.Value, ruleTagValue)
+		v.String(awsapi.Member(path, "value"), *s.Value, ruleTagValue)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *TagResourceInput) Validate(v *awsapi.Validation, path string) {
 	if s.ResourceARN == nil {
-		v.Null(awsapi.Member(path, "ResourceARN"))
+		v.Null(awsapi.Member(path, "resourceARN"))
 	} else {
-		v.String(awsapi.Member(path, "ResourceARN"), *s.ResourceARN, ruleAmazonResourceName)
+		v.String(awsapi.Member(path, "resourceARN"), *s.ResourceARN, ruleAmazonResourceName)
 	}
 	if s.Tags == nil {
-		v.Null(awsapi.Member(path, "Tags"))
+		v.Null(awsapi.Member(path, "tags"))
 	} else {
-		v.Size(awsapi.Member(path, "Tags"), "[...]", len(s.Tags), 0, 200)
+		v.Size(awsapi.Member(path, "tags"), "[...]", len(s.Tags), 0, 200)
 		for i := range s.Tags {
-			s.Tags[i].Validate(v, awsapi.Elem(awsapi.Member(path, "Tags"), i))
+			s.Tags[i].Validate(v, awsapi.Elem(awsapi.Member(path, "tags"), i))
 		}
 	}
 }
@@ -1268,114 +1268,114 @@ func (s *TagResourceInput) Validate(v *awsapi.Validation, path string) {
 // Validate checks the model's constraints.
 func (s *UntagResourceInput) Validate(v *awsapi.Validation, path string) {
 	if s.ResourceARN == nil {
-		v.Null(awsapi.Member(path, "ResourceARN"))
+		v.Null(awsapi.Member(path, "resourceARN"))
 	} else {
-		v.String(awsapi.Member(path, "ResourceARN"), *s.ResourceARN, ruleAmazonResourceName)
+		v.String(awsapi.Member(path, "resourceARN"), *s.ResourceARN, ruleAmazonResourceName)
 	}
 	if s.TagKeys == nil {
-		v.Null(awsapi.Member(path, "TagKeys"))
+		v.Null(awsapi.Member(path, "tagKeys"))
 	} else {
-		v.Size(awsapi.Member(path, "TagKeys"), s.TagKeys, len(s.TagKeys), 0, 200)
-		v.Strings(awsapi.Member(path, "TagKeys"), s.TagKeys, ruleTagKey)
+		v.Size(awsapi.Member(path, "tagKeys"), s.TagKeys, len(s.TagKeys), 0, 200)
+		v.Strings(awsapi.Member(path, "tagKeys"), s.TagKeys, ruleTagKey)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *UpdateHttpNamespaceInput) Validate(v *awsapi.Validation, path string) {
 	if s.ID == nil {
-		v.Null(awsapi.Member(path, "Id"))
+		v.Null(awsapi.Member(path, "id"))
 	} else {
-		v.String(awsapi.Member(path, "Id"), *s.ID, ruleARN)
+		v.String(awsapi.Member(path, "id"), *s.ID, ruleARN)
 	}
 	if s.UpdaterRequestID != nil {
-		v.String(awsapi.Member(path, "UpdaterRequestId"), *s.UpdaterRequestID, ruleResourceID)
+		v.String(awsapi.Member(path, "updaterRequestId"), *s.UpdaterRequestID, ruleResourceID)
 	}
 	if s.Namespace == nil {
-		v.Null(awsapi.Member(path, "Namespace"))
+		v.Null(awsapi.Member(path, "namespace"))
 	} else {
-		s.Namespace.Validate(v, awsapi.Member(path, "Namespace"))
+		s.Namespace.Validate(v, awsapi.Member(path, "namespace"))
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *UpdateInstanceCustomHealthStatusInput) Validate(v *awsapi.Validation, path string) {
 	if s.ServiceID == nil {
-		v.Null(awsapi.Member(path, "ServiceId"))
+		v.Null(awsapi.Member(path, "serviceId"))
 	} else {
-		v.String(awsapi.Member(path, "ServiceId"), *s.ServiceID, ruleARN)
+		v.String(awsapi.Member(path, "serviceId"), *s.ServiceID, ruleARN)
 	}
 	if s.InstanceID == nil {
-		v.Null(awsapi.Member(path, "InstanceId"))
+		v.Null(awsapi.Member(path, "instanceId"))
 	} else {
-		v.String(awsapi.Member(path, "InstanceId"), *s.InstanceID, ruleResourceID)
+		v.String(awsapi.Member(path, "instanceId"), *s.InstanceID, ruleResourceID)
 	}
 	if s.Status == nil {
-		v.Null(awsapi.Member(path, "Status"))
+		v.Null(awsapi.Member(path, "status"))
 	} else {
-		v.String(awsapi.Member(path, "Status"), *s.Status, ruleCustomHealthStatus)
+		v.String(awsapi.Member(path, "status"), *s.Status, ruleCustomHealthStatus)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *UpdatePrivateDnsNamespaceInput) Validate(v *awsapi.Validation, path string) {
 	if s.ID == nil {
-		v.Null(awsapi.Member(path, "Id"))
+		v.Null(awsapi.Member(path, "id"))
 	} else {
-		v.String(awsapi.Member(path, "Id"), *s.ID, ruleARN)
+		v.String(awsapi.Member(path, "id"), *s.ID, ruleARN)
 	}
 	if s.UpdaterRequestID != nil {
-		v.String(awsapi.Member(path, "UpdaterRequestId"), *s.UpdaterRequestID, ruleResourceID)
+		v.String(awsapi.Member(path, "updaterRequestId"), *s.UpdaterRequestID, ruleResourceID)
 	}
 	if s.Namespace == nil {
-		v.Null(awsapi.Member(path, "Namespace"))
+		v.Null(awsapi.Member(path, "namespace"))
 	} else {
-		s.Namespace.Validate(v, awsapi.Member(path, "Namespace"))
+		s.Namespace.Validate(v, awsapi.Member(path, "namespace"))
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *UpdatePublicDnsNamespaceInput) Validate(v *awsapi.Validation, path string) {
 	if s.ID == nil {
-		v.Null(awsapi.Member(path, "Id"))
+		v.Null(awsapi.Member(path, "id"))
 	} else {
-		v.String(awsapi.Member(path, "Id"), *s.ID, ruleARN)
+		v.String(awsapi.Member(path, "id"), *s.ID, ruleARN)
 	}
 	if s.UpdaterRequestID != nil {
-		v.String(awsapi.Member(path, "UpdaterRequestId"), *s.UpdaterRequestID, ruleResourceID)
+		v.String(awsapi.Member(path, "updaterRequestId"), *s.UpdaterRequestID, ruleResourceID)
 	}
 	if s.Namespace == nil {
-		v.Null(awsapi.Member(path, "Namespace"))
+		v.Null(awsapi.Member(path, "namespace"))
 	} else {
-		s.Namespace.Validate(v, awsapi.Member(path, "Namespace"))
+		s.Namespace.Validate(v, awsapi.Member(path, "namespace"))
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *UpdateServiceAttributesInput) Validate(v *awsapi.Validation, path string) {
 	if s.ServiceID == nil {
-		v.Null(awsapi.Member(path, "ServiceId"))
+		v.Null(awsapi.Member(path, "serviceId"))
 	} else {
-		v.String(awsapi.Member(path, "ServiceId"), *s.ServiceID, ruleARN)
+		v.String(awsapi.Member(path, "serviceId"), *s.ServiceID, ruleARN)
 	}
 	if s.Attributes == nil {
-		v.Null(awsapi.Member(path, "Attributes"))
+		v.Null(awsapi.Member(path, "attributes"))
 	} else {
-		v.Size(awsapi.Member(path, "Attributes"), s.Attributes, len(s.Attributes), 1, 30)
-		v.StringMap(awsapi.Member(path, "Attributes"), s.Attributes, ruleServiceAttributeKey, ruleServiceAttributeValue)
+		v.Size(awsapi.Member(path, "attributes"), s.Attributes, len(s.Attributes), 1, 30)
+		v.StringMap(awsapi.Member(path, "attributes"), s.Attributes, ruleServiceAttributeKey, ruleServiceAttributeValue)
 	}
 }
 
 // Validate checks the model's constraints.
 func (s *UpdateServiceInput) Validate(v *awsapi.Validation, path string) {
 	if s.ID == nil {
-		v.Null(awsapi.Member(path, "Id"))
+		v.Null(awsapi.Member(path, "id"))
 	} else {
-		v.String(awsapi.Member(path, "Id"), *s.ID, ruleARN)
+		v.String(awsapi.Member(path, "id"), *s.ID, ruleARN)
 	}
 	if s.Service == nil {
-		v.Null(awsapi.Member(path, "Service"))
+		v.Null(awsapi.Member(path, "service"))
 	} else {
-		s.Service.Validate(v, awsapi.Member(path, "Service"))
+		s.Service.Validate(v, awsapi.Member(path, "service"))
 	}
 }
 
