@@ -26,6 +26,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/mapmesh/mapmesh/internal/awsapi"
 )
 
 type model struct {
@@ -515,7 +517,7 @@ func (g *gen) validateFunc(name string) error {
 		}
 		// The member's path name, lowered here (Member would lower it
 		// for each request): at the top level, the path is a constant.
-		pathExpr := fmt.Sprintf("awsapi.Member(path, %q)", strings.ToLower(pathName[:1])+pathName[1:])
+		pathExpr := fmt.Sprintf("awsapi.Member(path, %q)", awsapi.Member("", pathName))
 		var body bytes.Buffer
 		switch ms.Type {
 		case "string":

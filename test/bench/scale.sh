@@ -215,10 +215,10 @@ start_server() {
 # sample_rss PID: VmRSS and RssAnon of PID every half second into
 # $work/rss, until it exits (the peaks of each step).
 sample_rss() {
-	local kb anon
-	while kb=$(status_kb "$1" VmRSS 2>/dev/null) && [[ -n $kb ]]; do
-		anon=$(status_kb "$1" RssAnon 2>/dev/null)
-		echo "$(date +%s.%N) $kb ${anon:-0}" >>"$work/rss"
+	local kbs
+	while kbs=$(awk '$1 == "VmRSS:" { r = $2 } $1 == "RssAnon:" { a = $2 } END { if (r != "") print r, a + 0 }' \
+		"/proc/$1/status" 2>/dev/null) && [[ -n $kbs ]]; do
+		echo "$(date +%s.%N) $kbs" >>"$work/rss"
 		sleep 0.5
 	done
 }
@@ -239,7 +239,8 @@ settle() {
 	local t0 rev ck waited
 	t0=$(now_ns)
 	for _ in $(seq 240); do
-		rev=$(metric mapmesh_store_revision) ck=$(metric mapmesh_store_checkpoint_revision)
+		read -r rev ck < <(curl -fsS --max-time 30 "$endpoint/metrics" | awk '$1 == "mapmesh_store_revision" { r = $2 }
+			$1 == "mapmesh_store_checkpoint_revision" { c = $2 } END { print r, c }')
 		[[ -n $rev && $rev == "$ck" ]] && break
 		sleep 0.25
 	done
