@@ -163,3 +163,58 @@ func TestCloseWithFullDisk(t *testing.T) {
 		}
 	}
 }
+
+// TestDiskFullCheckpointRevision: while a checkpoint cannot be written (a
+// full disk), Stats says so and CheckpointRevision stays at the revision
+// the file holds, behind the writes waiting in the write-ahead log; once
+// space is freed, the checkpoint goes through and catches up with them.
+func TestDiskFullCheckpointRevision(t *testing.T) {
+	dir := mountTmpfs(t, "4m")
+	path := filepath.Join(dir, "mapmesh.db")
+	s := openTest(t, path, Options{WALSize: 1 << 20, CheckpointInterval: 20 * time.Millisecond, CheckpointKeys: 1 << 20})
+	waitStats := func(what string, ok func(Stats) bool) Stats {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st := s.Stats()
+			if ok(st) {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after 10 s, not %s: %+v", what, st)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	rest := txn(t, s, nil, store.Put("/c/first", []byte("v")))
+	waitStats("at rest", func(st Stats) bool { return st.CheckpointRevision == rest })
+
+	// Writes reach the write-ahead log while checkpoints are held; then
+	// the disk fills, and the checkpoint that takes them cannot be written.
+	s.testCkptHold.Lock()
+	value := make([]byte, 16<<10)
+	var rev int64
+	for i := range 20 {
+		rev = txn(t, s, nil, store.Put(fmt.Sprintf("/c/%02d", i), value))
+	}
+	filler, _ := os.Create(filepath.Join(dir, "filler"))
+	_, _ = filler.Write(make([]byte, 8<<20)) // fails part way: the disk is now full
+	_ = filler.Close()
+	s.testCkptHold.Unlock()
+	waitStats("failing", func(st Stats) bool { return st.CheckpointFailing })
+	for range 20 { // across several failed attempts
+		if st := s.Stats(); st.CheckpointRevision != rest {
+			t.Fatalf("CheckpointRevision = %d while checkpoints fail on a full disk; want %d, the file's (writes in the WAL reach %d)",
+				st.CheckpointRevision, rest, rev)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+
+	if err := os.Remove(filepath.Join(dir, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	st := waitStats("caught up", func(st Stats) bool { return !st.CheckpointFailing && st.CheckpointRevision >= rev })
+	if st.CheckpointRevision != rev {
+		t.Errorf("CheckpointRevision = %d after recovery; want %d, the last write's", st.CheckpointRevision, rev)
+	}
+}
