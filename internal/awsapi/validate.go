@@ -2,10 +2,12 @@ package awsapi
 
 import (
 	"fmt"
+	"hash/maphash"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode/utf16"
 )
 
@@ -111,7 +113,18 @@ type StringRule struct {
 	PatternLen [2]int
 	// Enum lists the allowed values, if any.
 	Enum []string
+
+	// matched holds strings that matched Pattern lately, in the slot of
+	// their hash: the same names come request after request, and looking
+	// one up costs a fraction of matching it.
+	matched [64]atomic.Pointer[string]
 }
+
+// matchedSeed hashes strings to StringRule.matched slots.
+var matchedSeed = maphash.MakeSeed()
+
+// maxMatchedLen bounds the strings StringRule.matched keeps.
+const maxMatchedLen = 256
 
 // Check returns the violated constraints of s, in Coral's words.
 func (r *StringRule) Check(s string) []string {
@@ -148,7 +161,19 @@ func (r *StringRule) matchPattern(s string, n int) bool {
 	if r.PatternLen[1] > 0 && (n < r.PatternLen[0] || n > r.PatternLen[1]) {
 		return false
 	}
-	return r.Pattern.MatchString(s)
+	if len(s) > maxMatchedLen {
+		return r.Pattern.MatchString(s)
+	}
+	slot := &r.matched[maphash.String(matchedSeed, s)%uint64(len(r.matched))]
+	if p := slot.Load(); p != nil && *p == s {
+		return true
+	}
+	if !r.Pattern.MatchString(s) {
+		return false
+	}
+	kept := s
+	slot.Store(&kept)
+	return true
 }
 
 // String checks s against r and records each violation at path.
