@@ -47,8 +47,11 @@ type JSONBody interface {
 func (op Operation) decodeJSON(body []byte, validationCode string) (any, error) {
 	in := op.newInput()
 	if len(body) > 0 {
-		if err := json.Unmarshal(body, in); err != nil {
-			return nil, serializationError(err)
+		if f, ok := in.(FlatDecoder); !ok || !DecodeFlat(body, f) {
+			in = op.newInput() // nothing of a partial flat read
+			if err := json.Unmarshal(body, in); err != nil {
+				return nil, serializationError(err)
+			}
 		}
 	}
 	return in, validate(in, validationCode)

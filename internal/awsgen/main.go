@@ -8,7 +8,9 @@
 // are pointers so that a missing member is told from a zero one. Request and
 // response shapes are renamed <Op>Input and <Op>Output. Input shapes get a
 // Validate method that checks every model constraint (required, length,
-// pattern, enum, range, list and map sizes) with AWS's messages. It also writes
+// pattern, enum, range, list and map sizes) with AWS's messages; in JSON 1.1
+// models, operation inputs also get SetJSONMember (awsapi.FlatDecoder), so
+// flat request bodies are read without reflection. It also writes
 // the table of modeled errors per operation and the HTTP status of each error.
 //
 // The models under models/ are botocore's, with documentation stripped;
@@ -197,6 +199,13 @@ func (g *gen) run(modelPath string) ([]byte, error) {
 		if g.validate[name] {
 			if err := g.validateFunc(name); err != nil {
 				return nil, err
+			}
+		}
+	}
+	if g.m.Metadata["protocol"] == "json" {
+		for _, op := range ops {
+			if in := g.m.Operations[op].Input; in != nil {
+				g.flatFunc(in.Shape)
 			}
 		}
 	}
@@ -596,6 +605,41 @@ func (g *gen) validateFunc(name string) error {
 	}
 	g.p("}\n\n")
 	return nil
+}
+
+// flatFunc writes an input's SetJSONMember (awsapi.FlatDecoder) for its
+// members that a flat body can hold: strings, integers, booleans and maps
+// of strings. A body with any other member goes to encoding/json.
+func (g *gen) flatFunc(name string) {
+	s := g.m.Shapes[name]
+	g.p("// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).\nfunc (s *%s) SetJSONMember(name []byte, v awsapi.FlatValue) bool {\nswitch string(name) {\n", g.goName(name))
+	for _, mn := range s.order {
+		r := s.Members[mn]
+		field := "s." + goIdent(mn)
+		var set string
+		switch ms := g.m.Shapes[r.Shape]; ms.Type {
+		case "string":
+			set = "v.String(&" + field + ")"
+		case "integer":
+			set = "v.Int32(&" + field + ")"
+		case "long":
+			set = "v.Int64(&" + field + ")"
+		case "boolean":
+			set = "v.Bool(&" + field + ")"
+		case "map":
+			if g.m.Shapes[ms.Key.Shape].Type == "string" && g.m.Shapes[ms.Value.Shape].Type == "string" {
+				set = "v.StringMap(&" + field + ")"
+			}
+		}
+		key := mn // the JSON name, as structType tags it
+		if r.LocationName != "" {
+			key = r.LocationName
+		}
+		if set != "" && r.Location == "" {
+			g.p("case %q:\nreturn %s\n", key, set)
+		}
+	}
+	g.p("}\nreturn false\n}\n\n")
 }
 
 // sizeValue is what a list size violation quotes: the list for lists of

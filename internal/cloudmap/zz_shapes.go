@@ -1379,6 +1379,352 @@ func (s *UpdateServiceInput) Validate(v *awsapi.Validation, path string) {
 	}
 }
 
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *CreateHttpNamespaceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "Name":
+		return v.String(&s.Name)
+	case "CreatorRequestId":
+		return v.String(&s.CreatorRequestID)
+	case "Description":
+		return v.String(&s.Description)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *CreatePrivateDnsNamespaceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "Name":
+		return v.String(&s.Name)
+	case "CreatorRequestId":
+		return v.String(&s.CreatorRequestID)
+	case "Description":
+		return v.String(&s.Description)
+	case "Vpc":
+		return v.String(&s.VPC)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *CreatePublicDnsNamespaceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "Name":
+		return v.String(&s.Name)
+	case "CreatorRequestId":
+		return v.String(&s.CreatorRequestID)
+	case "Description":
+		return v.String(&s.Description)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *CreateServiceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "Name":
+		return v.String(&s.Name)
+	case "NamespaceId":
+		return v.String(&s.NamespaceID)
+	case "CreatorRequestId":
+		return v.String(&s.CreatorRequestID)
+	case "Description":
+		return v.String(&s.Description)
+	case "Type":
+		return v.String(&s.Type)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *DeleteNamespaceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "Id":
+		return v.String(&s.ID)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *DeleteServiceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "Id":
+		return v.String(&s.ID)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *DeleteServiceAttributesInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "ServiceId":
+		return v.String(&s.ServiceID)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *DeregisterInstanceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "ServiceId":
+		return v.String(&s.ServiceID)
+	case "InstanceId":
+		return v.String(&s.InstanceID)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *DiscoverInstancesInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "NamespaceName":
+		return v.String(&s.NamespaceName)
+	case "ServiceName":
+		return v.String(&s.ServiceName)
+	case "MaxResults":
+		return v.Int32(&s.MaxResults)
+	case "QueryParameters":
+		return v.StringMap(&s.QueryParameters)
+	case "OptionalParameters":
+		return v.StringMap(&s.OptionalParameters)
+	case "HealthStatus":
+		return v.String(&s.HealthStatus)
+	case "OwnerAccount":
+		return v.String(&s.OwnerAccount)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *DiscoverInstancesRevisionInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "NamespaceName":
+		return v.String(&s.NamespaceName)
+	case "ServiceName":
+		return v.String(&s.ServiceName)
+	case "OwnerAccount":
+		return v.String(&s.OwnerAccount)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *GetInstanceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "ServiceId":
+		return v.String(&s.ServiceID)
+	case "InstanceId":
+		return v.String(&s.InstanceID)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *GetInstancesHealthStatusInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "ServiceId":
+		return v.String(&s.ServiceID)
+	case "MaxResults":
+		return v.Int32(&s.MaxResults)
+	case "NextToken":
+		return v.String(&s.NextToken)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *GetNamespaceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "Id":
+		return v.String(&s.ID)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *GetOperationInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "OperationId":
+		return v.String(&s.OperationID)
+	case "OwnerAccount":
+		return v.String(&s.OwnerAccount)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *GetServiceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "Id":
+		return v.String(&s.ID)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *GetServiceAttributesInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "ServiceId":
+		return v.String(&s.ServiceID)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *ListInstancesInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "ServiceId":
+		return v.String(&s.ServiceID)
+	case "NextToken":
+		return v.String(&s.NextToken)
+	case "MaxResults":
+		return v.Int32(&s.MaxResults)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *ListNamespacesInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "NextToken":
+		return v.String(&s.NextToken)
+	case "MaxResults":
+		return v.Int32(&s.MaxResults)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *ListOperationsInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "NextToken":
+		return v.String(&s.NextToken)
+	case "MaxResults":
+		return v.Int32(&s.MaxResults)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *ListServicesInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "NextToken":
+		return v.String(&s.NextToken)
+	case "MaxResults":
+		return v.Int32(&s.MaxResults)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *ListTagsForResourceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "ResourceARN":
+		return v.String(&s.ResourceARN)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *RegisterInstanceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "ServiceId":
+		return v.String(&s.ServiceID)
+	case "InstanceId":
+		return v.String(&s.InstanceID)
+	case "CreatorRequestId":
+		return v.String(&s.CreatorRequestID)
+	case "Attributes":
+		return v.StringMap(&s.Attributes)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *TagResourceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "ResourceARN":
+		return v.String(&s.ResourceARN)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *UntagResourceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "ResourceARN":
+		return v.String(&s.ResourceARN)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *UpdateHttpNamespaceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "Id":
+		return v.String(&s.ID)
+	case "UpdaterRequestId":
+		return v.String(&s.UpdaterRequestID)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *UpdateInstanceCustomHealthStatusInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "ServiceId":
+		return v.String(&s.ServiceID)
+	case "InstanceId":
+		return v.String(&s.InstanceID)
+	case "Status":
+		return v.String(&s.Status)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *UpdatePrivateDnsNamespaceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "Id":
+		return v.String(&s.ID)
+	case "UpdaterRequestId":
+		return v.String(&s.UpdaterRequestID)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *UpdatePublicDnsNamespaceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "Id":
+		return v.String(&s.ID)
+	case "UpdaterRequestId":
+		return v.String(&s.UpdaterRequestID)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *UpdateServiceInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "Id":
+		return v.String(&s.ID)
+	}
+	return false
+}
+
+// SetJSONMember sets a member from a flat body (awsapi.DecodeFlat).
+func (s *UpdateServiceAttributesInput) SetJSONMember(name []byte, v awsapi.FlatValue) bool {
+	switch string(name) {
+	case "ServiceId":
+		return v.String(&s.ServiceID)
+	case "Attributes":
+		return v.StringMap(&s.Attributes)
+	}
+	return false
+}
+
 // Validation rules of the model's constrained scalar shapes.
 var (
 	ruleNamespaceNameHTTP     = &awsapi.StringRule{Min: -1, Max: 1024, Pattern: awsapi.MustPattern("^[!-~]{1,}$"), PatternText: "^(?!arn:)[!-~]{1,1024}$", NotPrefix: "arn:", PatternLen: [2]int{1, 1024}}
