@@ -13,9 +13,10 @@ package awsapi
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"time"
 )
@@ -80,10 +81,14 @@ func CallerFrom(ctx context.Context) (Caller, bool) {
 }
 
 // NewRequestID returns a random UUID (version 4) in its text form, the shape
-// AWS uses for x-amzn-RequestId.
+// AWS uses for x-amzn-RequestId. Its bits come from the runtime's generator
+// (math/rand/v2: seeded from the OS, per thread, no system call), not
+// crypto/rand, which made a getrandom system call for every request: an ID
+// must be unique, not secret.
 func NewRequestID() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	var out [36]byte

@@ -334,10 +334,17 @@ func (m *Mux) caller(r *http.Request) (Caller, *Error) {
 	if i := strings.IndexAny(rest, ", "); i >= 0 {
 		rest = rest[:i]
 	}
-	parts := strings.Split(rest, "/")
-	if len(parts) != 5 {
+	var parts [5]string // AKID/DATE/REGION/SERVICE/aws4_request, or nothing
+	for i := range 4 {
+		var ok bool
+		if parts[i], rest, ok = strings.Cut(rest, "/"); !ok {
+			return c, nil
+		}
+	}
+	if strings.Contains(rest, "/") {
 		return c, nil
 	}
+	parts[4] = rest
 	var refused *AuthError
 	switch {
 	case len(parts[0]) > maxAccessKeyLen:
