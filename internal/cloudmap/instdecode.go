@@ -3,6 +3,7 @@ package cloudmap
 import (
 	"bytes"
 	"strconv"
+	"unicode/utf8"
 )
 
 // decodeStored reads an instance record as json.Marshal wrote it from an
@@ -83,8 +84,8 @@ func (p *storedParser) digits() bool {
 	return p.i > start
 }
 
-// str consumes a string without escapes or control characters and returns
-// its contents.
+// str consumes a string without escapes or control characters, valid
+// UTF-8, and returns its contents.
 func (p *storedParser) str() (string, bool) {
 	if p.i >= len(p.b) || p.b[p.i] != '"' {
 		return "", false
@@ -95,10 +96,17 @@ func (p *storedParser) str() (string, bool) {
 		return "", false
 	}
 	s := rest[:end]
+	ascii := true
 	for _, c := range s {
 		if c == '\\' || c < 0x20 {
 			return "", false
 		}
+		if c >= utf8.RuneSelf {
+			ascii = false
+		}
+	}
+	if !ascii && !utf8.Valid(s) {
+		return "", false // encoding/json would read U+FFFD for the bad bytes
 	}
 	p.i += end + 2
 	return string(s), true
