@@ -187,20 +187,28 @@ func (p *flatScanner) str() ([]byte, bool) {
 		return nil, false
 	}
 	s := rest[:end]
+	if !PlainString(s) {
+		return nil, false
+	}
+	p.i += end + 1
+	return s, true
+}
+
+// PlainString reports whether s, the text between a JSON string's quotes,
+// is what encoding/json reads from it, byte for byte: no escapes, no
+// control characters, valid UTF-8 (encoding/json reads U+FFFD for bad
+// bytes).
+func PlainString(s []byte) bool {
 	ascii := true
 	for _, c := range s {
 		if c == '\\' || c < 0x20 {
-			return nil, false
+			return false
 		}
 		if c >= utf8.RuneSelf {
 			ascii = false
 		}
 	}
-	if !ascii && !utf8.Valid(s) {
-		return nil, false
-	}
-	p.i += end + 1
-	return s, true
+	return ascii || utf8.Valid(s)
 }
 
 // value consumes a member's value.

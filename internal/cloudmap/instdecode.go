@@ -3,7 +3,8 @@ package cloudmap
 import (
 	"bytes"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/mapmesh/mapmesh/internal/awsapi"
 )
 
 // decodeStored reads an instance record as json.Marshal wrote it from an
@@ -96,17 +97,8 @@ func (p *storedParser) str() (string, bool) {
 		return "", false
 	}
 	s := rest[:end]
-	ascii := true
-	for _, c := range s {
-		if c == '\\' || c < 0x20 {
-			return "", false
-		}
-		if c >= utf8.RuneSelf {
-			ascii = false
-		}
-	}
-	if !ascii && !utf8.Valid(s) {
-		return "", false // encoding/json would read U+FFFD for the bad bytes
+	if !awsapi.PlainString(s) {
+		return "", false
 	}
 	p.i += end + 2
 	return string(s), true
