@@ -82,30 +82,16 @@ func (v FlatValue) StringMap(dst *map[string]string) bool {
 		return false
 	}
 	m := map[string]string{}
-	p := flatScanner{b: v.raw, i: 1}
-	p.ws()
-	if p.lit('}') {
-		*dst = m
-		return true
-	}
-	for {
-		k, ok := p.str()
-		if !ok {
-			return false
-		}
-		p.ws()
-		p.lit(':')
-		p.ws()
-		val, _ := p.str()
+	p := flatScanner{b: v.raw}
+	if !p.members(func(k []byte) bool {
+		val, ok := p.str()
 		m[string(k)] = string(val)
-		p.ws()
-		if p.lit('}') {
-			*dst = m
-			return true
-		}
-		p.lit(',')
-		p.ws()
+		return ok
+	}) {
+		return false
 	}
+	*dst = m
+	return true
 }
 
 // DecodeFlat reads body into in when body is a flat object (see
@@ -116,38 +102,12 @@ func (v FlatValue) StringMap(dst *map[string]string) bool {
 func DecodeFlat(body []byte, in FlatDecoder) bool {
 	p := flatScanner{b: body}
 	p.ws()
-	if !p.lit('{') {
-		return false
-	}
-	p.ws()
-	if p.lit('}') {
-		p.ws()
-		return p.i == len(body)
-	}
-	for {
-		name, ok := p.str()
-		if !ok {
-			return false
-		}
-		p.ws()
-		if !p.lit(':') {
-			return false
-		}
-		p.ws()
+	ok := p.members(func(name []byte) bool {
 		v, ok := p.value()
-		if !ok || !in.SetJSONMember(name, v) {
-			return false
-		}
-		p.ws()
-		if p.lit('}') {
-			p.ws()
-			return p.i == len(body)
-		}
-		if !p.lit(',') {
-			return false
-		}
-		p.ws()
-	}
+		return ok && in.SetJSONMember(name, v)
+	})
+	p.ws()
+	return ok && p.i == len(body)
 }
 
 type flatScanner struct {
@@ -261,13 +221,26 @@ func (p *flatScanner) integer() bool {
 
 // object consumes an object of plain strings.
 func (p *flatScanner) object() bool {
-	p.lit('{')
+	return p.members(func([]byte) bool {
+		_, ok := p.str()
+		return ok
+	})
+}
+
+// members consumes an object whose names are plain strings, calling value
+// with each name to consume its value; false when value does, or when the
+// object is not well formed.
+func (p *flatScanner) members(value func(name []byte) bool) bool {
+	if !p.lit('{') {
+		return false
+	}
 	p.ws()
 	if p.lit('}') {
 		return true
 	}
 	for {
-		if _, ok := p.str(); !ok {
+		name, ok := p.str()
+		if !ok {
 			return false
 		}
 		p.ws()
@@ -275,7 +248,7 @@ func (p *flatScanner) object() bool {
 			return false
 		}
 		p.ws()
-		if _, ok := p.str(); !ok {
+		if !value(name) {
 			return false
 		}
 		p.ws()
