@@ -379,10 +379,7 @@ func (g *gen) structType(name string) error {
 		if err != nil {
 			return err
 		}
-		tag := mn
-		if r.LocationName != "" && r.Location == "" {
-			tag = r.LocationName
-		}
+		tag := jsonName(mn, r)
 		opts := ",omitzero"
 		if s.Payload == mn && r.Location == "" {
 			// The member is the whole HTTP body (rest-json).
@@ -398,6 +395,15 @@ func (g *gen) structType(name string) error {
 	}
 	g.p("}\n\n")
 	return nil
+}
+
+// jsonName is the name of member mn in a JSON body: its locationName when
+// it has one and is bound to the body, else the member's name.
+func jsonName(mn string, r *ref) string {
+	if r.LocationName != "" && r.Location == "" {
+		return r.LocationName
+	}
+	return mn
 }
 
 // rule returns the name of the package-level rule variable for a constrained
@@ -631,12 +637,8 @@ func (g *gen) flatFunc(name string) {
 				set = "v.StringMap(&" + field + ")"
 			}
 		}
-		key := mn // the JSON name, as structType tags it
-		if r.LocationName != "" {
-			key = r.LocationName
-		}
 		if set != "" && r.Location == "" {
-			g.p("case %q:\nreturn %s\n", key, set)
+			g.p("case %q:\nreturn %s\n", jsonName(mn, r), set)
 		}
 	}
 	g.p("}\nreturn false\n}\n\n")
